@@ -1,0 +1,1 @@
+"""modserve's deployments: Ray-free model code, each wrapped by one thin Serve deployment."""

@@ -1,0 +1,1 @@
+"""The modserve Serve application: HTTP contract, graph composition and entry points."""

@@ -1,0 +1,53 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from serve_app.settings import REPO_ROOT, Settings, SettingsError, load_settings
+
+
+def test_defaults_run_on_a_laptop() -> None:
+    settings = load_settings(environ={})
+    assert settings.device == "auto"
+    assert settings.resolved_policy_dir() == REPO_ROOT / "configs" / "policies"
+    assert settings.resolved_policy_dir().is_dir()
+
+
+def test_environment_then_args() -> None:
+    env = {"MODSERVE_TEXT_TIMEOUT_S": "0.5", "MODSERVE_MAX_TEXT_CHARS": "100"}
+    settings = load_settings({"max_text_chars": 200}, environ=env)
+    assert settings.text_timeout_s == 0.5
+    assert settings.max_text_chars == 200
+
+
+def test_relative_policy_dir_is_taken_from_the_repo_root() -> None:
+    settings = load_settings({"policy_dir": "configs/policies"}, environ={})
+    assert settings.resolved_policy_dir() == REPO_ROOT / "configs" / "policies"
+    assert load_settings({"policy_dir": "/tmp/p"}, environ={}).resolved_policy_dir() == Path(
+        "/tmp/p"
+    )
+
+
+@pytest.mark.parametrize(
+    ("values", "expected"),
+    [
+        ({"text_timeout_s": 0}, "text_timeout_s"),
+        ({"device": "tpu"}, "device"),
+        ({"max_text_chars": "many"}, "max_text_chars"),
+        ({"text_timout_s": 1}, "text_timout_s"),
+    ],
+)
+def test_bad_values_are_refused_with_their_name(values: dict[str, object], expected: str) -> None:
+    with pytest.raises(SettingsError, match=expected):
+        load_settings(values, environ={})
+
+
+def test_every_error_is_reported_at_once() -> None:
+    with pytest.raises(SettingsError) as info:
+        load_settings({"text_timeout_s": -1, "device": "tpu"}, environ={})
+    assert "text_timeout_s" in str(info.value) and "device" in str(info.value)
+
+
+def test_every_setting_has_a_description() -> None:
+    assert all(field.description for field in Settings.model_fields.values())
