@@ -1,0 +1,63 @@
+"""The Policy deployment: holds the live policy set and decides; the rules live in model.py.
+
+Policies arrive through Ray Serve ``user_config`` so an operator can change them with
+``serve deploy`` without restarting a replica. A bad update is refused as a whole and the
+replica keeps deciding under the set it had; only a bad first set stops the replica starting.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from ray import serve
+
+from deployments.policy import model
+from deployments.policy.model import (
+    Decision,
+    PolicyError,
+    UnknownPolicyError,
+    decide,
+    policies_from_user_config,
+)
+from deployments.signals import Signal
+
+logger = logging.getLogger("ray.serve")
+
+
+@serve.deployment(name="Policy", max_ongoing_requests=256)
+class Policy:
+    """The Serve deployment; the rules themselves are ``model.Policy``."""
+
+    def __init__(self) -> None:
+        self._policies: dict[str, model.Policy] = {}
+        self._default = "default"
+
+    def reconfigure(self, user_config: Mapping[str, Any]) -> None:
+        """Swap in ``{"policies": {name: raw_dict}, "default": name}`` if all of it is valid."""
+        try:
+            policies, default = policies_from_user_config(user_config)
+        except PolicyError as exc:
+            if not self._policies:
+                raise
+            logger.error("policy update refused, keeping %s:\n%s", self.names(), exc)
+            return
+        self._policies, self._default = policies, default
+        logger.info("policies loaded: %s (default %r)", self.names(), default)
+
+    def decide(
+        self, signals: list[Signal], policy: str | None, platform: str, image_expected: bool
+    ) -> Decision:
+        """Raises ``UnknownPolicyError`` when ``policy`` names no loaded policy."""
+        chosen = self._get(policy or self._default)
+        return decide(chosen, platform, signals, image_expected=image_expected)
+
+    def names(self) -> list[str]:
+        return sorted(self._policies)
+
+    def _get(self, name: str) -> model.Policy:
+        try:
+            return self._policies[name]
+        except KeyError:
+            raise UnknownPolicyError(name, self.names()) from None
