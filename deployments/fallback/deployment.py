@@ -1,0 +1,30 @@
+"""The RegexFallback deployment: a thin Serve wrapper around ``RegexScorer``.
+
+It runs on CPU with no model, so it stays up when the text ensemble fails, times out or sheds
+load; the ingress calls it only then, and every answer is marked degraded.
+"""
+
+from __future__ import annotations
+
+from ray import serve
+
+from deployments.fallback.lexicon import RegexScorer
+from deployments.signals import CategoryInfo, Signal
+
+
+@serve.deployment(name="RegexFallback")
+class RegexFallback:
+    def __init__(self) -> None:
+        self._scorer = RegexScorer()
+
+    async def score(self, text: str) -> Signal:
+        return self._scorer.score([text])[0]
+
+    async def score_many(self, texts: list[str]) -> list[Signal]:
+        return self._scorer.score(texts)
+
+    def categories(self) -> list[CategoryInfo]:
+        return self._scorer.categories()
+
+    def version(self) -> str:
+        return self._scorer.version
