@@ -1,0 +1,1 @@
+"""The text analyzer: obfuscation-aware normalisation, training data, and the text ensemble."""
