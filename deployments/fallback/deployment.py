@@ -12,7 +12,9 @@ from deployments.fallback.lexicon import RegexScorer
 from deployments.signals import CategoryInfo, Signal
 
 
-@serve.deployment(name="RegexFallback")
+@serve.deployment(
+    name="RegexFallback", max_ongoing_requests=256, ray_actor_options={"num_cpus": 0.1}
+)
 class RegexFallback:
     def __init__(self) -> None:
         self._scorer = RegexScorer()
@@ -20,11 +22,9 @@ class RegexFallback:
     async def score(self, text: str) -> Signal:
         return self._scorer.score([text])[0]
 
-    async def score_many(self, texts: list[str]) -> list[Signal]:
-        return self._scorer.score(texts)
-
     def categories(self) -> list[CategoryInfo]:
         return self._scorer.categories()
 
-    def version(self) -> str:
-        return self._scorer.version
+    def ready(self) -> bool:
+        """The lexicon is compiled in __init__; a replica that exists can answer."""
+        return True

@@ -13,7 +13,9 @@ from deployments.image.model import ImageModel
 from deployments.signals import CategoryInfo, InputError, Signal
 
 
-@serve.deployment(name="ImageClassifier", max_ongoing_requests=32)
+@serve.deployment(
+    name="ImageClassifier", max_ongoing_requests=32, ray_actor_options={"num_cpus": 0.6}
+)
 class ImageClassifier:
     def __init__(self, max_bytes: int, max_pixels: int, device: str = "auto") -> None:
         self._model = ImageModel(device=device, max_bytes=max_bytes, max_pixels=max_pixels)

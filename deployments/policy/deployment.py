@@ -26,7 +26,7 @@ from deployments.signals import Signal
 logger = logging.getLogger("ray.serve")
 
 
-@serve.deployment(name="Policy", max_ongoing_requests=256)
+@serve.deployment(name="Policy", max_ongoing_requests=256, ray_actor_options={"num_cpus": 0.1})
 class Policy:
     """The Serve deployment; the rules themselves are ``model.Policy``."""
 
@@ -52,6 +52,10 @@ class Policy:
         """Raises ``UnknownPolicyError`` when ``policy`` names no loaded policy."""
         chosen = self._get(policy or self._default)
         return decide(chosen, platform, signals, image_expected=image_expected)
+
+    def ready(self) -> bool:
+        """A policy set is loaded (reconfigure runs before the replica takes requests)."""
+        return bool(self._policies)
 
     def names(self) -> list[str]:
         return sorted(self._policies)

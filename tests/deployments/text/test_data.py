@@ -175,8 +175,11 @@ def test_only_real_labels_are_carried(everything: list[Example]) -> None:
     for e in everything:
         by_set[_set_of(e)] |= set(e.labels)
     assert by_set["sms-spam-collection"] == by_set["youtube-spam-collection"] == {"spam"}
-    for name in ("sdcnl-suicide-vs-depression", "reddit-cssrs-suicide-risk",
-                 "suicidal-ideation-twitter"):
+    for name in (
+        "sdcnl-suicide-vs-depression",
+        "reddit-cssrs-suicide-risk",
+        "suicidal-ideation-twitter",
+    ):
         assert by_set[name] == {"self_harm"}
     assert "sexual_minors" not in set().union(*by_set.values())
 

@@ -1,0 +1,296 @@
+"""``modserve train text``: fit the ensemble on ../shared/data and write the compact artifact.
+
+Reproducible: a fixed seed, deterministic splits from ``data.py`` (validation held out per set
+and never trained on), and a calibration fold carved from the training split by a stable hash.
+Each component is trained with masked, class-weighted BCE: a row only teaches the categories
+its set really labels. The combiner is fit on the calibration fold; validation is used only to
+report figures and to decide which categories are good enough to advertise.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from deployments.signals import TEXT_CATEGORIES
+from deployments.text.data import Example, load_examples
+from deployments.text.encoder import MiniLMEncoder
+from deployments.text.evaluate import evaluate, label_matrix
+from deployments.text.model import EmbeddingHead, TextScores, TextWeights, combine
+from deployments.text.ngram import HashedBatch, NgramLinear, hash_texts
+from deployments.text.normalize import normalize
+
+MIN_POSITIVES = 30  # a category with fewer training positives is not trained at all
+ADVERTISE_MIN_AUROC = 0.85  # ...and one below this pooled validation AUROC is not advertised
+ADVERTISE_MIN_VAL_POSITIVES = 20
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    seed: int = 13
+    max_per_source: int | None = 6000
+    buckets: int = 2**18
+    head_hidden: int = 256
+    max_length: int = 128
+    epochs: int = 8
+    batch_size: int = 256
+    head_lr: float = 2e-3
+    ngram_lr: float = 2e-2
+    weight_decay: float = 1e-5
+    calibration_share: int = 10  # one in N training rows (by text hash) fits the combiner
+
+
+def _stable_bucket(text: str, modulo: int) -> int:
+    return int(hashlib.sha1(text.encode("utf-8")).hexdigest()[:8], 16) % modulo
+
+
+class EmbeddingCache:
+    """MiniLM embeddings keyed by text hash, so re-training does not re-encode the corpus."""
+
+    def __init__(self, path: Path | None) -> None:
+        self.path = path
+        self.table: dict[str, np.ndarray] = {}
+        if path is not None and path.exists():
+            with np.load(path) as data:
+                self.table = dict(zip(data["keys"].tolist(), data["vectors"], strict=True))
+
+    def encode(self, encoder: MiniLMEncoder, texts: Sequence[str], chunk: int = 1024) -> np.ndarray:
+        keys = [f"{encoder.max_length}:{hashlib.sha1(t.encode()).hexdigest()}" for t in texts]
+        todo = {k: t for k, t in zip(keys, texts, strict=True) if k not in self.table}
+        missing = list(todo)
+        for start in tqdm(range(0, len(missing), chunk), desc="embedding", unit="chunk"):
+            part = missing[start : start + chunk]
+            for key, vec in zip(part, encoder.encode([todo[k] for k in part]), strict=True):
+                self.table[key] = vec
+        if missing and self.path is not None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            vectors = np.stack(list(self.table.values()))
+            np.savez(self.path, keys=np.array(list(self.table)), vectors=vectors)
+        return np.stack([self.table[k] for k in keys])
+
+
+def take(batch: HashedBatch, rows: np.ndarray) -> HashedBatch:
+    """The sub-batch of ``rows`` from a pre-hashed corpus."""
+    offsets = batch.offsets.numpy()
+    ends = np.append(offsets[1:], len(batch.ids))
+    pieces = [np.arange(offsets[r], ends[r]) for r in rows]
+    flat = torch.from_numpy(np.concatenate(pieces)) if pieces else torch.zeros(0, dtype=torch.long)
+    lengths = np.array([len(p) for p in pieces])
+    new_offsets = torch.from_numpy(np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64))
+    return HashedBatch(batch.ids[flat], new_offsets, batch.weights[flat])
+
+
+def masked_bce(logits: torch.Tensor, y: torch.Tensor, pos_weight: torch.Tensor) -> torch.Tensor:
+    known = ~torch.isnan(y)
+    target = torch.nan_to_num(y)
+    loss = torch.nn.functional.binary_cross_entropy_with_logits(
+        logits, target, pos_weight=pos_weight, reduction="none"
+    )
+    return (loss * known).sum() / known.sum().clamp(min=1)
+
+
+def fit(
+    model: torch.nn.Module,
+    forward: Callable[[np.ndarray], torch.Tensor],
+    y_fit: np.ndarray,
+    calib_loss: Callable[[], float],
+    cfg: TrainConfig,
+    lr: float,
+    desc: str,
+) -> torch.nn.Module:
+    """Masked multi-task training with early stopping on the calibration fold's loss."""
+    rng = np.random.default_rng(cfg.seed)
+    y = torch.from_numpy(y_fit)
+    pos = np.nansum(y_fit >= 0.5, axis=0)
+    neg = np.sum(~np.isnan(y_fit), axis=0) - pos
+    pos_weight = torch.from_numpy(np.clip(neg / np.maximum(pos, 1), 1.0, 10.0).astype(np.float32))
+    optimiser = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=cfg.weight_decay)
+    best, best_state = math.inf, copy.deepcopy(model.state_dict())
+    for epoch in range(cfg.epochs):
+        model.train()
+        order = rng.permutation(len(y_fit))
+        batches = range(0, len(order), cfg.batch_size)
+        for start in tqdm(batches, desc=f"{desc} epoch {epoch + 1}", unit="batch", leave=False):
+            rows = order[start : start + cfg.batch_size]
+            loss = masked_bce(forward(rows), y[rows], pos_weight)
+            optimiser.zero_grad()
+            loss.backward()
+            optimiser.step()
+        model.eval()
+        current = calib_loss()
+        if current < best:
+            best, best_state = current, copy.deepcopy(model.state_dict())
+    model.load_state_dict(best_state)
+    return model.eval()
+
+
+def fit_combiner(head: torch.Tensor, ngram: torch.Tensor, y: np.ndarray) -> torch.Tensor:
+    """Per category, a 2-feature logistic regression (Platt scaling of the pair) on known rows."""
+    params = []
+    for j in range(y.shape[1]):
+        known = torch.from_numpy(~np.isnan(y[:, j]))
+        x = torch.stack([head[known, j], ngram[known, j]], dim=1)
+        params.append(platt(x, torch.from_numpy(y[:, j])[known]))
+    return torch.stack(params)
+
+
+def platt(x: torch.Tensor, target: torch.Tensor, l2: float = 1e-3) -> torch.Tensor:
+    """Weights for each column of ``x`` and a bias, fit by L-BFGS on the logistic loss."""
+    w = torch.tensor([0.5] * x.shape[1] + [0.0], requires_grad=True)
+    opt = torch.optim.LBFGS([w], max_iter=200, line_search_fn="strong_wolfe")
+
+    def closure() -> torch.Tensor:
+        opt.zero_grad()
+        logits = x @ w[:-1] + w[-1]
+        loss = torch.nn.functional.binary_cross_entropy_with_logits(logits, target)
+        loss = loss + l2 * (w[:-1] ** 2).sum()
+        loss.backward()
+        return loss
+
+    opt.step(closure)
+    return w.detach()
+
+
+def trained_categories(y_fit: np.ndarray, y_cal: np.ndarray) -> list[int]:
+    pos_fit = np.nansum(y_fit >= 0.5, axis=0)
+    pos_cal = np.nansum(y_cal >= 0.5, axis=0)
+    return [j for j in range(y_fit.shape[1]) if pos_fit[j] >= MIN_POSITIVES and pos_cal[j] >= 5]
+
+
+def train_text(
+    data_dir: Path,
+    out_dir: Path,
+    cfg: TrainConfig = TrainConfig(),
+    *,
+    cache_path: Path | None = None,
+    sources: Sequence[str] | None = None,
+    device: str = "auto",
+) -> dict[str, Any]:
+    """Train, evaluate on validation, and write the artifact + metrics JSON into ``out_dir``."""
+    started = time.time()
+    torch.manual_seed(cfg.seed)
+    examples = load_examples(data_dir, sources, max_per_source=cfg.max_per_source, seed=cfg.seed)
+    train = [e for e in examples if e.split == "train"]
+    val = [e for e in examples if e.split == "validation"]
+    is_cal = np.array([_stable_bucket(e.text, cfg.calibration_share) == 0 for e in train])
+    y_all = label_matrix(train, TEXT_CATEGORIES)
+    keep = trained_categories(y_all[~is_cal], y_all[is_cal])
+    categories = [TEXT_CATEGORIES[j] for j in keep]
+    y_train = y_all[:, keep]
+
+    encoder = MiniLMEncoder(device=device, max_length=cfg.max_length)
+    cache = EmbeddingCache(cache_path)
+    train_texts = [normalize(e.text) for e in train]
+    emb = torch.from_numpy(cache.encode(encoder, train_texts))
+    hashed = hash_texts(train_texts, cfg.buckets)
+    fit_rows, cal_rows = np.flatnonzero(~is_cal), np.flatnonzero(is_cal)
+    y_fit, y_cal = y_train[fit_rows], y_train[cal_rows]
+
+    head = EmbeddingHead(len(categories), hidden=cfg.head_hidden)
+    pw_one = torch.ones(len(categories))
+    y_cal_t = torch.from_numpy(y_cal)
+
+    def head_forward(rows: np.ndarray) -> torch.Tensor:
+        out: torch.Tensor = head(emb[fit_rows[rows]])
+        return out
+
+    def head_cal_loss() -> float:
+        with torch.no_grad():
+            return float(masked_bce(head(emb[cal_rows]), y_cal_t, pw_one))
+
+    fit(head, head_forward, y_fit, head_cal_loss, cfg, cfg.head_lr, "head")
+
+    ngram = NgramLinear(cfg.buckets, len(categories))
+    cal_hashed = take(hashed, cal_rows)
+
+    def ngram_forward(rows: np.ndarray) -> torch.Tensor:
+        out: torch.Tensor = ngram(take(hashed, fit_rows[rows]))
+        return out
+
+    def ngram_cal_loss() -> float:
+        with torch.no_grad():
+            return float(masked_bce(ngram(cal_hashed), y_cal_t, pw_one))
+
+    fit(ngram, ngram_forward, y_fit, ngram_cal_loss, cfg, cfg.ngram_lr, "n-gram")
+
+    with torch.no_grad():
+        combiner = fit_combiner(head(emb[cal_rows]), ngram(cal_hashed), y_cal)
+    manifest: dict[str, Any] = {
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+        "encoder": encoder.name,
+        "categories": categories,
+        "buckets": cfg.buckets,
+        "head_hidden": cfg.head_hidden,
+        "max_length": cfg.max_length,
+        "combiner": {
+            c: [round(float(v), 4) for v in combiner[i]] for i, c in enumerate(categories)
+        },
+        "config": cfg.__dict__,
+    }
+    weights = TextWeights(head, ngram, combiner, manifest)
+    report = evaluate(score_examples(weights, encoder, cache, val), val)
+    advertised = advertise(report, categories)
+    manifest.update(version=version_of(weights), advertised=advertised)
+    weights.save(out_dir)
+    metrics = {
+        "version": weights.manifest["version"],
+        "rows": {
+            "train": len(train) - int(is_cal.sum()),
+            "calibration": int(is_cal.sum()),
+            "validation": len(val),
+        },
+        "categories": categories,
+        "advertised": advertised,
+        "seconds": round(time.time() - started, 1),
+        "validation": report,
+    }
+    (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+    return metrics
+
+
+def score_examples(
+    weights: TextWeights, encoder: MiniLMEncoder, cache: EmbeddingCache, examples: Sequence[Example]
+) -> TextScores:
+    texts = [normalize(e.text) for e in examples]
+    with torch.no_grad():
+        head = weights.head(torch.from_numpy(cache.encode(encoder, texts)))
+        ngram = weights.ngram(hash_texts(texts, weights.ngram.buckets))
+        ensemble = combine(weights.combiner, head, ngram)
+    return TextScores(
+        weights.categories,
+        torch.sigmoid(head).numpy(),
+        torch.sigmoid(ngram).numpy(),
+        ensemble.numpy(),
+    )
+
+
+def advertise(
+    report: dict[str, dict[str, dict[str, float | int]]], categories: list[str]
+) -> list[str]:
+    pooled = report["pooled"]
+    return [
+        c
+        for c in categories
+        if c in pooled
+        and int(pooled[c]["positives"]) >= ADVERTISE_MIN_VAL_POSITIVES
+        and float(pooled[c]["auroc"]) >= ADVERTISE_MIN_AUROC
+    ]
+
+
+def version_of(weights: TextWeights) -> str:
+    digest = hashlib.sha256()
+    for tensor in (*weights.head.state_dict().values(), weights.ngram.bag.weight, weights.combiner):
+        digest.update(tensor.detach().half().numpy().tobytes())
+    return f"text-minilm-ngram-{digest.hexdigest()[:10]}"

@@ -1,0 +1,80 @@
+"""Training on a tiny sample, the artifact round trip, and the shipped artifact's behaviour."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from deployments.signals import TEXT_CATEGORIES
+from deployments.text.encoder import MiniLMEncoder
+from deployments.text.model import ARTIFACT_DIR, TextModel, TextWeights
+from deployments.text.train import TrainConfig, train_text
+
+DATA = Path(__file__).resolve().parents[3].parent / "shared" / "data"
+needs_data = pytest.mark.skipif(not DATA.is_dir(), reason=f"no labelled data at {DATA}")
+
+
+@pytest.fixture(scope="module")
+def encoder() -> MiniLMEncoder:
+    return MiniLMEncoder(device="cpu")
+
+
+@pytest.fixture(scope="module")
+def shipped(encoder: MiniLMEncoder) -> TextModel:
+    return TextModel(ARTIFACT_DIR, device="cpu", encoder=encoder)
+
+
+def test_encoder_gives_unit_vectors_in_input_order(encoder: MiniLMEncoder) -> None:
+    texts = ["a much longer sentence about the weather today", "hi", ""]
+    batch = encoder.encode(texts)
+    one_by_one = np.stack([encoder.encode([t])[0] for t in texts])
+    assert batch.shape == (3, 384)
+    assert np.allclose(np.linalg.norm(batch, axis=1), 1.0, atol=1e-4)
+    assert np.allclose(batch, one_by_one, atol=1e-4)
+
+
+@needs_data
+def test_training_on_a_tiny_sample_writes_a_loadable_artifact(
+    tmp_path: Path, encoder: MiniLMEncoder
+) -> None:
+    cfg = TrainConfig(max_per_source=150, epochs=2, buckets=2**12, head_hidden=16)
+    sources = ["davidson-hate-offensive", "youtube-spam-collection", "hatexplain"]
+    metrics = train_text(DATA, tmp_path, cfg, sources=sources, device="cpu")
+    assert {"toxicity", "spam"} <= set(metrics["categories"])
+    assert set(metrics["advertised"]) <= set(metrics["categories"])
+    assert (tmp_path / "metrics.json").is_file()
+    assert metrics["validation"]["pooled"]["spam"]["n"] > 0
+
+    model = TextModel(tmp_path, device="cpu", encoder=encoder)
+    scores = model.score(["free entry win cash now call 0800", "see you at lunch"])
+    assert scores.ensemble.shape == (2, len(metrics["categories"]))
+    assert ((scores.ensemble >= 0) & (scores.ensemble <= 1)).all()
+
+    reloaded = TextWeights.load(tmp_path)
+    assert reloaded.manifest["version"] == metrics["version"]
+
+
+def test_shipped_artifact_advertises_only_native_categories(shipped: TextModel) -> None:
+    assert shipped.advertised
+    assert set(shipped.advertised) <= set(TEXT_CATEGORIES)
+    assert [c.name for c in shipped.categories()] == shipped.advertised
+    assert all(c.source == "model" for c in shipped.categories())
+
+
+def test_shipped_artifact_separates_toxic_from_benign(shipped: TextModel) -> None:
+    toxic, benign = shipped.predict(
+        ["you are a worthless stupid idiot", "thank you, that was really helpful"]
+    )
+    assert toxic.scores["toxicity"] > 0.5 > benign.scores["toxicity"]
+    assert set(toxic.details) == {"minilm_head", "char_ngram"}
+    assert toxic.model_version == shipped.version
+
+
+def test_obfuscation_does_not_hide_an_insult(shipped: TextModel) -> None:
+    plain, spaced, leet = shipped.predict(
+        ["you stupid idiot", "you s t u p i d i.d.i.o.t", "you stup1d 1d10t"]
+    )
+    assert spaced.scores["toxicity"] > 0.5 and leet.scores["toxicity"] > 0.5
+    assert abs(plain.scores["toxicity"] - leet.scores["toxicity"]) < 0.25
