@@ -1,0 +1,124 @@
+"""``modserve bench``: raw model throughput and HTTP throughput/latency in one JSON report.
+
+Raw figures call the Ray-free model classes directly in this process, so they are the ceiling
+the graph is measured against. HTTP figures drive a running modserve on loopback with a
+bounded number of requests per concurrency level. This is a measurement, not a test.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import statistics
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+from PIL import Image
+
+
+def sample_texts(data_dir: Path, n: int) -> list[str]:
+    from deployments.text.data import load_examples
+
+    rows = load_examples(data_dir, max_per_source=max(8, n // 20))
+    texts = [e.text for e in rows if e.split == "validation" and len(e.text) <= 280]
+    return (texts * (n // max(len(texts), 1) + 1))[:n]
+
+
+def sample_images(n: int, size: int = 320) -> list[bytes]:
+    rng = np.random.default_rng(0)
+    images = []
+    for _ in range(n):
+        pixels = rng.integers(0, 255, (size, size, 3), dtype=np.uint8)
+        buf = io.BytesIO()
+        Image.fromarray(pixels).save(buf, format="JPEG", quality=85)
+        images.append(buf.getvalue())
+    return images
+
+
+def raw_text(texts: list[str], batch: int = 32) -> dict[str, float]:
+    from deployments.text.model import TextModel
+
+    model = TextModel(device="cpu")
+    model.predict(texts[:batch])
+    started = time.perf_counter()
+    for i in range(0, len(texts), batch):
+        model.predict(texts[i : i + batch])
+    seconds = time.perf_counter() - started
+    return {"texts": len(texts), "batch": batch, "texts_per_s": round(len(texts) / seconds, 1)}
+
+
+def raw_image(images: list[bytes], batch: int = 16) -> dict[str, float]:
+    from deployments.image.model import ImageModel
+
+    model = ImageModel(device="cpu")
+    model.predict(images[:batch])
+    started = time.perf_counter()
+    for i in range(0, len(images), batch):
+        model.predict(images[i : i + batch])
+    seconds = time.perf_counter() - started
+    return {"images": len(images), "batch": batch, "images_per_s": round(len(images) / seconds, 1)}
+
+
+async def http_level(url: str, bodies: list[dict[str, Any]], concurrency: int) -> dict[str, Any]:
+    latencies: list[float] = []
+    statuses: dict[str, int] = {}
+    queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+    for body in bodies:
+        queue.put_nowait(body)
+
+    async def worker(client: httpx.AsyncClient) -> None:
+        while not queue.empty():
+            body = queue.get_nowait()
+            started = time.perf_counter()
+            try:
+                status = str((await client.post(f"{url}/v1/moderate", json=body)).status_code)
+            except httpx.HTTPError as exc:
+                status = type(exc).__name__
+            latencies.append(time.perf_counter() - started)
+            statuses[status] = statuses.get(status, 0) + 1
+
+    started = time.perf_counter()
+    async with httpx.AsyncClient(timeout=60) as client:
+        await asyncio.gather(*(worker(client) for _ in range(concurrency)))
+    seconds = time.perf_counter() - started
+    ms = sorted(x * 1000 for x in latencies)
+    return {
+        "concurrency": concurrency,
+        "requests": len(bodies),
+        "req_per_s": round(len(bodies) / seconds, 1),
+        "p50_ms": round(statistics.median(ms), 1),
+        "p95_ms": round(ms[int(0.95 * (len(ms) - 1))], 1),
+        "statuses": statuses,
+    }
+
+
+def http_bench(url: str, texts: list[str], requests: int, levels: list[int]) -> dict[str, Any]:
+    try:
+        httpx.get(f"{url}/v1/health", timeout=5).raise_for_status()
+    except httpx.HTTPError as exc:
+        return {"skipped": f"no modserve at {url} ({type(exc).__name__}); start it with make serve"}
+    bodies = [
+        {
+            "content_id": f"bench-{i}",
+            "text": texts[i % len(texts)],
+            "author_id": "bench",
+            "platform": "custom",
+        }
+        for i in range(requests)
+    ]
+    asyncio.run(http_level(url, bodies[: min(16, requests)], 4))  # warm-up
+    return {"levels": [asyncio.run(http_level(url, bodies, c)) for c in levels]}
+
+
+def run_bench(
+    *, url: str, texts: int, images: int, requests: int, concurrencies: list[int], data_dir: Path
+) -> dict[str, Any]:
+    sample = sample_texts(data_dir, texts)
+    return {
+        "raw_text": raw_text(sample),
+        "raw_image": raw_image(sample_images(images)),
+        "http_moderate_text": http_bench(url, sample, requests, concurrencies),
+    }

@@ -1,0 +1,212 @@
+"""The real graph, end to end: one local Serve instance for the whole module, talked to over HTTP.
+
+A second application shares the instance: the same Ingress, fallback and policy in front of a
+text deployment that fails on purpose (raises, or answers too late), to show the regex fallback
+takes over with ``degraded: true`` and the client never sees an error.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import io
+import os
+import socket
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from PIL import Image
+
+pytestmark = pytest.mark.integration
+
+REPO = Path(__file__).resolve().parents[2]
+TOXIC = "you are a worthless stupid idiot and everyone hates you"
+BENIGN = "this is a great recipe, thank you"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def png(width: int = 64, height: int = 64) -> bytes:
+    image = Image.new("RGB", (width, height), "white")
+    for x in range(0, width, 8):
+        for y in range(0, height, 8):
+            if (x + y) // 8 % 2:
+                image.putpixel((x, y), (0, 0, 0))
+    buf = io.BytesIO()
+    image.save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def b64(data: bytes) -> str:
+    return base64.b64encode(data).decode()
+
+
+@pytest.fixture(scope="module")
+def base_url() -> Iterator[str]:
+    os.environ["PYTHONPATH"] = str(REPO)  # replicas import the failing deployment from tests/
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    import ray
+    from ray import serve
+
+    from deployments.fallback.deployment import RegexFallback
+    from deployments.policy.deployment import Policy
+    from serve_app.graph import build_app, policy_user_config
+    from serve_app.ingress import Ingress
+    from serve_app.settings import load_settings
+    from tests.integration.failing import FailingText
+
+    ray.init(include_dashboard=False, log_to_driver=False)
+    port = free_port()
+    serve.start(http_options={"host": "127.0.0.1", "port": port})
+    args = {"device": "cpu"}
+    serve.run(build_app(args), name="modserve", route_prefix="/")
+    settings = load_settings({**args, "text_timeout_s": 1.0})
+    small = {"ray_actor_options": {"num_cpus": 0.05}}
+    broken = Ingress.options(**small).bind(
+        text=FailingText.options(**small).bind(),
+        image=None,
+        fallback=RegexFallback.options(**small).bind(),
+        policy=Policy.options(user_config=policy_user_config(settings), **small).bind(),
+        settings=settings.model_dump(mode="json"),
+    )
+    serve.run(broken, name="broken", route_prefix="/broken")
+    yield f"http://127.0.0.1:{port}"
+    serve.shutdown()
+    ray.shutdown()
+
+
+def moderate(url: str, **fields: Any) -> httpx.Response:
+    body = {"content_id": "c1", "author_id": "a1", "platform": "reddit", **fields}
+    return httpx.post(f"{url}/v1/moderate", json=body, timeout=60)
+
+
+def test_health_and_ready(base_url: str) -> None:
+    assert httpx.get(f"{base_url}/v1/health").json() == {"status": "ok"}
+    ready = httpx.get(f"{base_url}/v1/ready", timeout=30)
+    assert ready.status_code == 200, ready.text
+    assert ready.json()["ready"] is True
+
+
+def test_categories_say_where_each_signal_comes_from(base_url: str) -> None:
+    listed = httpx.get(f"{base_url}/v1/categories", timeout=30).json()["categories"]
+    by_analyzer = {(c["analyzer"], c["name"]): c for c in listed}
+    assert ("text", "toxicity") in by_analyzer
+    assert ("image", "sexual") in by_analyzer
+    assert by_analyzer[("text", "toxicity")]["source"] == "model"
+    assert {c["source"] for c in listed if c["analyzer"] == "fallback"} == {"lexicon"}
+
+
+def test_toxic_text_is_flagged_and_benign_text_allowed(base_url: str) -> None:
+    toxic = moderate(base_url, text=TOXIC).json()
+    assert toxic["decision"] in {"review", "block"}
+    assert "toxicity" in toxic["flagged_categories"]
+    assert toxic["degraded"] is False
+    assert toxic["model_version"].startswith("text-")
+    benign = moderate(base_url, text=BENIGN).json()
+    assert benign["decision"] == "allow" and benign["is_approved"] is True
+    assert benign["category_scores"]["toxicity"] < 0.5
+    assert set(benign["details"]["analyzers"]["text"]) >= {"minilm_head", "char_ngram"}
+
+
+def test_stricter_policy_changes_the_decision_not_the_scores(base_url: str) -> None:
+    text = "this is crap"
+    default = moderate(base_url, text=text).json()
+    strict = moderate(base_url, text=text, policy="strict").json()
+    assert default["category_scores"] == strict["category_scores"]
+    order = {"allow": 0, "review": 1, "block": 2}
+    assert order[strict["decision"]] >= order[default["decision"]]
+    assert strict["details"]["policy"] == "strict"
+
+
+def test_image_is_scored(base_url: str) -> None:
+    body = moderate(base_url, image_base64=b64(png()), text=BENIGN).json()
+    assert 0.0 <= body["category_scores"]["sexual"] <= 1.0
+    assert "image" in body["details"]["analyzers"]
+    assert body["decision"] == "allow"
+
+
+def truncated_jpeg() -> bytes:
+    buf = io.BytesIO()
+    Image.new("RGB", (256, 256), "red").save(buf, format="JPEG")
+    return buf.getvalue()[:300]
+
+
+def bomb() -> bytes:
+    buf = io.BytesIO()
+    Image.new("1", (20000, 20000)).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("fields", "status", "code"),
+    [
+        ({"text": "x" * 5001}, 413, "text_too_long"),
+        ({"image_base64": "not base64!!"}, 400, "invalid_base64"),
+        ({"image_base64": b64(b"just some text, not an image")}, 415, "unsupported_image_format"),
+        ({"image_base64": b64(truncated_jpeg())}, 400, "invalid_image"),
+        ({"image_base64": b64(bomb())}, 413, "image_too_many_pixels"),
+        ({"text": "hi", "platform": "myspace"}, 422, "invalid_field"),
+        ({"text": "hi", "policy": "nope"}, 422, "unknown_policy"),
+        ({}, 422, "invalid_field"),
+    ],
+)
+def test_bad_input_gets_one_error_shape(
+    base_url: str, fields: dict[str, Any], status: int, code: str
+) -> None:
+    response = moderate(base_url, **fields)
+    assert response.status_code == status, response.text
+    assert set(response.json()) == {"error"}
+    assert response.json()["error"]["code"] == code
+
+
+def test_malformed_json_is_400(base_url: str) -> None:
+    response = httpx.post(
+        f"{base_url}/v1/moderate", content=b"{", headers={"content-type": "application/json"}
+    )
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "malformed_json"
+
+
+@pytest.mark.parametrize("text", [f"raise: {TOXIC}", f"slow: {TOXIC}"])
+def test_text_failure_falls_back_to_regex(base_url: str, text: str) -> None:
+    started = time.perf_counter()
+    response = moderate(f"{base_url}/broken", text=text)
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["degraded"] is True
+    assert body["decision"] in {"review", "block"}
+    assert "fallback" in body["details"]["analyzers"]
+    assert time.perf_counter() - started < 10
+
+
+def test_image_without_a_classifier_is_never_silently_allowed(base_url: str) -> None:
+    body = moderate(f"{base_url}/broken", image_base64=b64(png())).json()
+    assert body["decision"] == "review"
+
+
+def test_concurrent_requests_are_all_answered(base_url: str) -> None:
+    async def run() -> list[int]:
+        async with httpx.AsyncClient(timeout=60) as client:
+            bodies = [
+                {
+                    "content_id": f"c{i}",
+                    "author_id": "a",
+                    "platform": "custom",
+                    "text": TOXIC if i % 2 else BENIGN,
+                }
+                for i in range(40)
+            ]
+            responses = await asyncio.gather(
+                *(client.post(f"{base_url}/v1/moderate", json=b) for b in bodies)
+            )
+            return [r.status_code for r in responses]
+
+    assert asyncio.run(run()) == [200] * 40
