@@ -11,6 +11,7 @@ import asyncio
 import io
 import statistics
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -38,28 +39,27 @@ def sample_images(n: int, size: int = 320) -> list[bytes]:
     return images
 
 
+def items_per_s(predict: Callable[[list[Any]], object], items: list[Any], batch: int) -> float:
+    """Throughput of ``predict`` over ``items`` in batches, after one warm-up batch."""
+    predict(items[:batch])
+    started = time.perf_counter()
+    for i in range(0, len(items), batch):
+        predict(items[i : i + batch])
+    return round(len(items) / (time.perf_counter() - started), 1)
+
+
 def raw_text(texts: list[str], batch: int = 32) -> dict[str, float]:
     from deployments.text.model import TextModel
 
-    model = TextModel(device="cpu")
-    model.predict(texts[:batch])
-    started = time.perf_counter()
-    for i in range(0, len(texts), batch):
-        model.predict(texts[i : i + batch])
-    seconds = time.perf_counter() - started
-    return {"texts": len(texts), "batch": batch, "texts_per_s": round(len(texts) / seconds, 1)}
+    rate = items_per_s(TextModel(device="cpu").predict, texts, batch)
+    return {"texts": len(texts), "batch": batch, "texts_per_s": rate}
 
 
 def raw_image(images: list[bytes], batch: int = 16) -> dict[str, float]:
     from deployments.image.model import ImageModel
 
-    model = ImageModel(device="cpu")
-    model.predict(images[:batch])
-    started = time.perf_counter()
-    for i in range(0, len(images), batch):
-        model.predict(images[i : i + batch])
-    seconds = time.perf_counter() - started
-    return {"images": len(images), "batch": batch, "images_per_s": round(len(images) / seconds, 1)}
+    rate = items_per_s(ImageModel(device="cpu").predict, images, batch)
+    return {"images": len(images), "batch": batch, "images_per_s": rate}
 
 
 async def http_level(url: str, bodies: list[dict[str, Any]], concurrency: int) -> dict[str, Any]:

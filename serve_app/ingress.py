@@ -6,7 +6,6 @@ for the decision and shapes one response. It holds no model; every analyzer answ
 shape of ``deployments.signals``.
 """
 
-
 import asyncio
 import base64
 import binascii
