@@ -6,6 +6,8 @@ for the decision and shapes one response. It holds no model; every analyzer answ
 shape of ``deployments.signals``.
 """
 
+# No `from __future__ import annotations` here: FastAPI reads the route signatures at run time
+# through Serve's class-based ingress, and string annotations made it take the body as a query.
 import asyncio
 import base64
 import binascii
