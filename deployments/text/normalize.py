@@ -8,31 +8,37 @@ URLs, e-mail addresses, @mentions, Cyrillic/Greek/Chinese text and emoji pass un
 
 The steps, in order (each a precompiled regex or ``str.translate``; ASCII text skips 1-3):
 
-1. Unicode NFKC (fullwidth, mathematical and circled letters, ligatures become plain letters),
-   after dropping stacks of 2+ combining diacritics (zalgo); leftover generic combining
-   diacritics and all format characters (Cf: zero-width spaces/joiners, bidi controls, soft
-   hyphens, BOM) are removed. Script-specific marks (Devanagari vowel signs, Arabic harakat)
-   are kept, and NFKC keeps ordinary accented letters composed.
+1. Generic combining diacritics (what zalgo stacks, and single marks typed after a letter:
+   "fu\u0301ck") and all format characters (Cf: zero-width spaces/joiners, bidi controls, soft
+   hyphens, BOM) are removed, then Unicode NFKC (fullwidth, mathematical and circled letters,
+   ligatures become plain letters). Precomposed accented letters ("café", "Straße") are kept;
+   only text typed in decomposed form loses its accents. Script-specific marks (Devanagari
+   vowel signs, Arabic harakat) are kept.
 2. Latin small capitals and similar Latin look-alikes (ᴀ ʙ ᴄ, ɡ, ɑ) become plain letters.
-3. Cyrillic and Greek letters that look like Latin ones (а е о р с у х і ѕ ј ԁ, α ο ρ ν …)
+3. Cyrillic and Greek letters that look like Latin ones (а е о р с у х і ѕ ј ԁ, α ο ρ ν γ …)
    become Latin inside words that also contain Latin letters, or everywhere when the text has
    Latin letters and no Cyrillic/Greek letter without a Latin twin. Genuine Cyrillic or Greek
    text always contains such letters, so it is left alone.
 4. Runs of 3+ single letters split by spaces or punctuation are joined ("f u c k",
    "f.u.c.k", "s-t-u-p-i-d" → "fuck", "stupid"; "U.S.A." → "USA."; "U.S." is left alone; a
    leading article stays a word: "a f u c k" → "a fuck").
-5. Punctuation inside a word is removed ("st.upid", "id*iot" → "stupid", "idiot") when a part
-   has 2+ letters and a part at most 3 (so "great.thanks" stays two words); for "." also no
-   part longer than 6 and no capital after it ("Ph.D", "Mr.Smith", "choïgou.le" stay).
-   Self-censored spellings with one letter beside a "*" ("f*ck", "sh*t") are kept as written.
-   Hyphens, apostrophes, slashes and commas are real word punctuation and are kept.
-6. Leetspeak inside words that are mostly letters: 1→i 3→e 4→a 0→o 5→s 7→t @→a $→s !→i.
+5. Leetspeak inside words that are mostly letters: 1→i 3→e 4→a 0→o 5→s 7→t @→a $→s !→i.
    Tokens that look like numbers, units, ordinals, times, money or model names ("10pm", "1st",
    "4k", "mp3", "$5k", "US$", "covid19") are left alone, as are words with the digits 2, 6, 8
-   or 9. Known misses, by design: "@ss" (reads as an @mention), "1d10t" (more digits than
-   letters), "hell0" (letters then digits reads as a model name).
-7. A letter repeated 3+ times is cut to 2 ("stuuupid" → "stuupid", "fuuuck" → "fuuck"): two
-   keeps real double letters intact without a dictionary, and the models see far fewer variants.
+   or 9, and tokens with more digits than letters unless they are 5+ characters and lower
+   case ("1d10t" → "idiot"; "4x4", "A13B7" stay). Known misses, by design: "@ss" (reads as an
+   @mention), "hell0" (letters then digits reads as a model name). Before step 6, so that
+   "r.3tard" has its letters back when the "." is judged.
+6. Punctuation inside a word is removed ("st.upid", "id*iot", "id_iot" → "stupid", "idiot")
+   when a part has 2+ letters and a part at most 3 (so "great.thanks" stays two words); for
+   "." also no part longer than 6 and no capital after it ("Ph.D", "Mr.Smith", "choïgou.le"
+   stay). Self-censored spellings with one letter beside a "*" ("f*ck", "sh*t") are kept as
+   written (and so, a known miss, is "f*ucking"). Hyphens, apostrophes, slashes and commas are
+   real word punctuation and are kept.
+7. Letters held down: a run of 3+ lower-case a, h, i, j, q, u, v, w or y — letters English
+   almost never doubles — becomes one ("stuuupid" → "stupid", "heyyy" → "hey"); any other
+   letter repeated 3+ times is cut to 2 ("fuccck" → "fucck"), which keeps real double letters
+   ("bookkeeper") without a dictionary; "III", "XXX", "CCC", "MMM" are numerals and stay.
 
 Case is kept (the encoder is uncased). URLs, e-mail addresses, bare domains and @mentions are
 protected from steps 4-7. Pure Python and ``re``; see the tests for the exact behaviour.
@@ -85,14 +91,13 @@ def _char_class(ranges: tuple[tuple[int, int], ...]) -> str:
     return "".join(f"{chr(a)}-{chr(b)}" if a != b else chr(a) for a, b in ranges)
 
 
-_MARKS = _char_class(_MARK_RANGES)
-_MARK_STACK = re.compile(f"[{_MARKS}]{{2,}}")
-_STRIP = re.compile(f"[{_MARKS}{_char_class(_CF_RANGES)}]+")
+_STRIP = re.compile(f"[{_char_class(_MARK_RANGES)}{_char_class(_CF_RANGES)}]+")
 
 
 def _unicode_clean(text: str) -> str:
-    text = unicodedata.normalize("NFKC", _MARK_STACK.sub("", text))
-    return _STRIP.sub("", text)
+    # Before NFKC, so a typed-in mark ("fu\u0301ck") never composes into an accented letter;
+    # after, for marks NFKC itself leaves behind.
+    return _STRIP.sub("", unicodedata.normalize("NFKC", _STRIP.sub("", text)))
 
 
 # --- steps 2-3: look-alike letters -----------------------------------------------------------
@@ -101,8 +106,8 @@ _LATIN_LOOKALIKES = str.maketrans(
     "ᴀʙᴄᴅᴇꜰɢʜɪᴊᴋʟᴍɴᴏᴘʀꜱᴛᴜᴠᴡʏᴢɡɑɩ",
     "abcdefghijklmnoprstuvwyzgai",
 )
-_CONFUSABLE_FROM = "аеорсухіѕјԁһӏԛԝүАВЕКМНОРСТХУІЈЅӀԚԜαικνορυχΑΒΕΖΗΙΚΜΝΟΡΤΥΧ"
-_CONFUSABLE_TO = "aeopcyxisjdhlqwyABEKMHOPCTXYIJSIQWaikvopuxABEZHIKMNOPTYX"
+_CONFUSABLE_FROM = "аеорсухіѕјԁһӏԛԝүАВЕКМНОРСТХУІЈЅӀԚԜҮαικνορυχγΑΒΕΖΗΙΚΜΝΟΡΤΥΧ"
+_CONFUSABLE_TO = "aeopcyxisjdhlqwyABEKMHOPCTXYIJSIQWYaikvopuxyABEZHIKMNOPTYX"
 _CONFUSABLES = str.maketrans(_CONFUSABLE_FROM, _CONFUSABLE_TO)
 _HAS_CONFUSABLE = re.compile(f"[{_CONFUSABLE_FROM}]")
 _LATIN = "A-Za-z\u00c0-\u00d6\u00d8-\u00f6\u00f8-\u024f"
@@ -156,9 +161,9 @@ def _join_spaced(m: re.Match[str]) -> str:
     return letters
 
 
-_INNER = re.compile(rf"(?<!{_LETTER}){_LETTER}+(?:[.*~·•^]{{1,2}}{_LETTER}+)+")
-_INNER_SEP = re.compile(r"[.*~·•^]+")
-_MAY_INNER = re.compile(rf"[.*~·•^](?<={_LETTER}.)[.*~·•^]?{_LETTER}")
+_INNER = re.compile(rf"(?<!{_LETTER}){_LETTER}+(?:[.*~·•^_]{{1,2}}{_LETTER}+)+")
+_INNER_SEP = re.compile(r"[.*~·•^_]+")
+_MAY_INNER = re.compile(rf"[.*~·•^_](?<={_LETTER}.)[.*~·•^_]?{_LETTER}")
 _DOT_CAPITAL = re.compile(r"\.[^\W\d_]")
 
 
@@ -198,20 +203,30 @@ def _unleet(m: re.Match[str]) -> str:
     if not core or _NOT_LEET.fullmatch(core):
         return token
     digits = sum(ch.isdigit() for ch in core)
-    if digits > len(core) - digits:
-        return token  # mostly digits: a number, not a word
+    if digits > len(core) - digits and (len(core) < 5 or not core.islower()):
+        return token  # mostly digits: a number or a code ("A13B7"), unless long and lower case
+
     start = token.index(core)
     return token[:start] + core.translate(_LEET) + token[start + len(core) :]
 
 
 _REPEAT = re.compile(r"([^\W\d_])\1{2,}")
+# Lower-case letters English almost never doubles: a held-down run of them is one letter
+# ("stuuupid", "heyyy"). Upper case is left at two ("WWIII" is a numeral, not a stutter).
+_REPEAT_SINGLE = re.compile(r"([ahijquvwy])\1{2,}")
+_ROMAN_RUN = frozenset({"III", "XXX", "CCC", "MMM"})
+
+
+def _cut_repeat(m: re.Match[str]) -> str:
+    run = m.group()
+    return run if run in _ROMAN_RUN else run[:2]  # "WWIII", "MMM" are numerals
 
 # Each step: (a cheap scan that must find something, the rewrite).
 _WORD_STEPS: tuple[tuple[re.Pattern[str] | None, Callable[[str], str]], ...] = (
     (None, lambda s: _SPACED.sub(_join_spaced, s)),
+    (_MAY_LEET, lambda s: _LEET_TOKEN.sub(_unleet, s)),  # first: "r.3tard" needs its "e"
     (_MAY_INNER, lambda s: _INNER.sub(_drop_inner_punct, s)),
-    (_MAY_LEET, lambda s: _LEET_TOKEN.sub(_unleet, s)),
-    (None, lambda s: _REPEAT.sub(r"\1\1", s)),
+    (None, lambda s: _REPEAT.sub(_cut_repeat, _REPEAT_SINGLE.sub(r"\1", s))),
 )
 
 
