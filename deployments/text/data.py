@@ -54,6 +54,7 @@ class Example:
     language: str
     split: Split
     labels: Mapping[str, float]
+    handmade: bool = False  # written by hand to fix the model: trained on, never evaluated
 
 
 class Row(NamedTuple):
@@ -783,4 +784,46 @@ def load_examples(
             examples = _examples(data_dir, name)
             out += examples if max_per_source is None else _subsample(examples, max_per_source,
                                                                        seed)
+    return out
+
+
+# --- hand-made training rows ---------------------------------------------------------------
+
+HANDMADE_DIR = Path(__file__).with_name("handmade")
+
+
+def fill_identity(template: str, slots: Mapping[str, str]) -> str:
+    """A template with its identity slots filled: {adj}, {a_adj} (with "a"/"an"), {group},
+    {Group} (capitalised for a sentence start). Shared by the hand-made set and the fairness
+    evaluation, which must fill templates the same way."""
+    adj, group = slots["adj"], slots["group"]
+    article = "an" if adj[0].lower() in "aeiou" else "a"
+    return template.format(adj=adj, a_adj=f"{article} {adj}", group=group,
+                           Group=group[0].upper() + group[1:])
+
+
+def load_handmade(directory: Path = HANDMADE_DIR) -> list[Example]:
+    """The hand-made training rows (see the header of each file), tagged ``handmade=True``.
+
+    Split "train" and the tag both keep them out of evaluation: ``evaluate.evaluable`` and
+    ``evaluate.evaluate`` drop tagged rows whatever split they carry. Not part of
+    ``load_examples``: a trainer adds them on purpose.
+    """
+    import yaml  # only here: the public sets need nothing beyond the standard library
+
+    out: list[Example] = []
+    for path in sorted(directory.glob("*.yaml")):
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        identities = [slots for members in raw["identities"].values()
+                      for slots in members.values()]
+        rows: list[tuple[str, str, Mapping[str, float]]] = []
+        for group, spec in raw.get("groups", {}).items():
+            rows += [(group, fill_identity(t, slots), spec["labels"])
+                     for t in spec["templates"] for slots in identities]
+        for group, spec in raw.get("fixed", {}).items():
+            rows += [(group, s, spec["labels"]) for s in spec["sentences"]]
+        for group, text, labels in rows:
+            out.append(Example(text, f"handmade/{path.stem}/{group}", "en", "train",
+                               MappingProxyType({c: float(v) for c, v in labels.items()}),
+                               handmade=True))
     return out
