@@ -15,6 +15,10 @@ from pathlib import Path
 from serve_app.settings import REPO_ROOT
 
 DEFAULT_DATA = REPO_ROOT.parent / "shared" / "data"
+DEFAULT_POLICY = REPO_ROOT / "configs" / "policies" / "default.yaml"
+EVAL_PARTS = ("validation", "obfuscation", "fairness")  # as deployments.text.evaluate.PARTS
+EVAL_TRANSFORMS = ("spaced", "inner_punct", "leet", "homoglyph", "zero_width", "combining",
+                   "repeat", "wide", "mix")  # as deployments.text.obfuscate.ALL_TRANSFORMS
 
 
 class CliError(Exception):
@@ -39,29 +43,39 @@ def cmd_train_text(args: argparse.Namespace) -> int:
 
 def cmd_eval_text(args: argparse.Namespace) -> int:
     from deployments.text.data import load_examples
-    from deployments.text.evaluate import evaluate, format_table
+    from deployments.text.evaluate import format_report, policy_thresholds, run_eval
     from deployments.text.model import ARTIFACT_DIR, TextModel
 
-    data = _data_dir(args.data)
+    policy = Path(args.policy)
+    if not policy.is_file():
+        raise CliError(f"{policy}: no such policy file")
+    try:
+        review, block = policy_thresholds(policy)
+    except ValueError as exc:  # PolicyError: every problem, one per line
+        raise CliError(f"{policy}: not a valid policy:\n{exc}") from None
+    examples = []
+    if {"validation", "obfuscation"} & set(args.parts):
+        try:
+            examples = load_examples(_data_dir(args.data), args.sources or None,
+                                     max_per_source=args.max_per_source or None, seed=args.seed)
+        except ValueError as exc:
+            raise CliError(str(exc)) from None
+        if not any(e.split == "validation" for e in examples):
+            raise CliError("no validation rows for the chosen sources")
     model = TextModel(Path(args.artifacts) if args.artifacts else ARTIFACT_DIR, device=args.device)
-    examples = [
-        e
-        for e in load_examples(data, args.sources or None, max_per_source=args.max_per_source)
-        if e.split == "validation"
-    ]
-    if not examples:
-        raise CliError("no validation rows for the chosen sources")
-    report = evaluate(model.score([e.text for e in examples]), examples, args.threshold)
-    print(format_table(report))
-    result = {
-        "model_version": model.version,
-        "advertised": model.advertised,
-        "threshold": args.threshold,
-        "validation": report,
-    }
-    if args.json:
-        Path(args.json).write_text(json.dumps(result, indent=2) + "\n")
-        print(f"metrics written to {args.json}")
+    try:
+        result = run_eval(model.score, examples, review, block, parts=args.parts,
+                          obfuscation_per_category=args.obfuscation_per_category,
+                          transforms=args.transforms, seed=args.seed)
+    except ValueError as exc:
+        raise CliError(str(exc)) from None
+    result = {"model_version": model.version, "advertised": model.advertised,
+              "policy": str(policy), "max_per_source": args.max_per_source, "seed": args.seed,
+              **result}
+    print(format_report(result))
+    if args.out:
+        Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
+        print(f"figures written to {args.out}")
     return 0
 
 
@@ -123,14 +137,26 @@ def parser() -> argparse.ArgumentParser:
     evaluate = sub.add_parser("eval", help="evaluate a model").add_subparsers(
         dest="what", required=True
     )
-    etext = evaluate.add_parser("text", help="per-set, per-category figures on validation")
+    etext = evaluate.add_parser(
+        "text", help="validation figures, obfuscation ratio and fairness table of the text model"
+    )
     etext.add_argument("--data", help=f"labelled data folder (default {DEFAULT_DATA})")
     etext.add_argument("--artifacts", help="artifact folder (default: the packaged artifacts)")
     etext.add_argument("--sources", nargs="*", help="only these sets (folder names)")
-    etext.add_argument("--max-per-source", type=int, default=None)
-    etext.add_argument("--threshold", type=float, default=0.5, help="for F1 (policy threshold)")
+    etext.add_argument("--max-per-source", type=int, default=6000,
+                       help="seeded sample per set, as training draws it (0 = all rows)")
+    etext.add_argument("--parts", nargs="+", choices=EVAL_PARTS, default=list(EVAL_PARTS),
+                       help="which parts to run (default: all)")
+    etext.add_argument("--policy", default=str(DEFAULT_POLICY),
+                       help="policy whose review/block thresholds apply (default: default.yaml)")
+    etext.add_argument("--obfuscation-per-category", type=int, default=200,
+                       help="validation positives sampled per category for obfuscation")
+    etext.add_argument("--transforms", nargs="+", choices=EVAL_TRANSFORMS,
+                       default=list(EVAL_TRANSFORMS),
+                       help="obfuscation transforms (default: all)")
+    etext.add_argument("--seed", type=int, default=13)
     etext.add_argument("--device", default="auto")
-    etext.add_argument("--json", help="also write the figures to this JSON file")
+    etext.add_argument("--out", "--json", dest="out", help="also write everything as JSON here")
     etext.set_defaults(func=cmd_eval_text)
 
     policy = sub.add_parser("policy", help="policy tools").add_subparsers(

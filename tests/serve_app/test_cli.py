@@ -38,3 +38,20 @@ def test_missing_file_is_one_line_and_exit_2(capsys: pytest.CaptureFixture[str])
 def test_missing_data_dir_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["eval", "text", "--data", "/no/such/dir"]) == 2
     assert "data directory" in capsys.readouterr().err
+
+
+def test_eval_choices_match_the_evaluation_code() -> None:
+    from deployments.text.evaluate import PARTS
+    from deployments.text.obfuscate import ALL_TRANSFORMS
+    from serve_app.cli import EVAL_PARTS, EVAL_TRANSFORMS
+
+    assert EVAL_PARTS == PARTS and EVAL_TRANSFORMS == tuple(ALL_TRANSFORMS)
+
+
+def test_eval_with_a_broken_policy_is_a_usage_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: bad\ncategories:\n  toxicty: {review: 0.5, block: 0.9}\n")
+    assert main(["eval", "text", "--parts", "fairness", "--policy", str(bad)]) == 2
+    assert "not a valid policy" in capsys.readouterr().err

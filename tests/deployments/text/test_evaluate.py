@@ -1,0 +1,115 @@
+"""``modserve eval text`` without a model: a word-list scorer stands in for the ensemble."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from types import MappingProxyType
+
+import numpy as np
+import pytest
+
+from deployments.text import evaluate as ev
+from deployments.text.data import Example, load_handmade
+from deployments.text.model import TextScores
+from deployments.text.normalize import normalize
+
+CATS = ["toxicity", "insult", "identity_attack"]
+REVIEW: dict[str, float | None] = {"toxicity": 0.5, "insult": 0.5, "identity_attack": 0.4}
+BLOCK: dict[str, float | None] = {"toxicity": 0.85, "insult": 0.9, "identity_attack": 0.8}
+
+
+def word_scorer(texts: Sequence[str]) -> TextScores:
+    """Insult 0.9 when the normalised text has "idiot"; "hate" → identity attack; toxicity both.
+    Spaced letters defeat it on purpose, because it reads raw text for "moron"."""
+    rows = []
+    for raw in texts:
+        text = normalize(raw).lower()
+        insult = 0.9 if "idiot" in text or "moron" in raw.lower() else 0.1
+        attack = 0.8 if "hate" in text else 0.05
+        rows.append([max(insult, attack), insult, attack])
+    probs = np.array(rows, dtype=np.float32).reshape(len(texts), len(CATS))
+    return TextScores(CATS, head=probs, ngram=probs, ensemble=probs)
+
+
+def example(text: str, labels: dict[str, float], split: str = "validation",
+            handmade: bool = False, source: str = "set-a") -> Example:
+    return Example(text, source, "en", split, MappingProxyType(labels),  # type: ignore[arg-type]
+                   handmade=handmade)
+
+
+def examples() -> list[Example]:
+    rows = [example(f"you idiot number {i}", {"insult": 1.0, "toxicity": 1.0}) for i in range(8)]
+    rows += [example(f"you moron number {i}", {"insult": 1.0, "toxicity": 1.0}) for i in range(4)]
+    rows += [example(f"lovely day number {i}", {"insult": 0.0, "toxicity": 0.0})
+             for i in range(12)]
+    rows += [example(f"train idiot {i}", {"insult": 1.0}, split="train") for i in range(20)]
+    rows += [example(f"train moron {i}", {"insult": 1.0}, split="train") for i in range(20)]
+    rows += [example(f"train nice day {i}", {"insult": 0.0}, split="train") for i in range(40)]
+    return rows
+
+
+def test_handmade_rows_never_reach_any_figure() -> None:
+    val = [e for e in examples() if e.split == "validation"]
+    forged = [example("you lovely idiot", {"insult": 0.0}, handmade=True, source="handmade/x")]
+    assert ev.evaluable(val + forged) == val  # even one claiming the validation split
+    clean = ev.evaluate(word_scorer([e.text for e in val]), val, REVIEW)
+    mixed = ev.evaluate(word_scorer([e.text for e in val + forged]), val + forged, REVIEW)
+    assert mixed == clean
+    assert "handmade/x" not in mixed
+
+
+def test_shipped_handmade_rows_are_tagged_and_excluded() -> None:
+    rows = load_handmade()
+    assert {e.source.split("/")[0] for e in rows} == {"handmade"}
+    assert "sexual_minors" not in set().union(*(e.labels for e in rows))
+    forged = [Example(e.text, e.source, e.language, "validation", e.labels, handmade=True)
+              for e in rows[:50]]
+    assert ev.evaluable(forged) == []
+    sample = ev.obfuscation_sample(forged, ["toxicity", "identity_attack"], 10, seed=1)
+    assert sample == []
+
+
+def test_validation_figures_use_per_category_thresholds() -> None:
+    val = ev.evaluable(examples())
+    scores = word_scorer([e.text for e in val])
+    strict = ev.evaluate(scores, val, {"insult": 0.95})
+    assert strict["pooled"]["insult"]["f1"] == 0.0  # 0.9 never reaches 0.95
+    assert ev.evaluate(scores, val, REVIEW)["pooled"]["insult"]["f1"] == 1.0
+    assert set(strict["pooled"]) >= {"insult", "insult/head", "insult/ngram"}
+
+
+def test_run_eval_reports_every_part_as_json() -> None:
+    result = ev.run_eval(word_scorer, examples(), REVIEW, BLOCK, obfuscation_per_category=50)
+    json.dumps(result)  # JSON-able
+    insult = result["validation"]["pooled"]["insult"]
+    assert insult["n"] == 24 and insult["positives"] == 12 and insult["f1"] == 1.0
+
+    obf = result["obfuscation"]
+    assert obf["texts"] == 12 and set(obf["transform"]) == set(ev.obfuscate.ALL_TRANSFORMS)
+    # "idiot" is read from normalised text, "moron" from raw text: every disguise of "moron"
+    # is missed (4 of 12 texts); these disguises of "idiot" the normaliser always undoes
+    assert obf["category"]["insult"]["clean_recall"] == 1.0
+    for transform in ("spaced", "homoglyph", "zero_width", "wide"):
+        assert obf["transform"][transform]["ratio"] == pytest.approx(8 / 12, abs=1e-3)
+    assert obf["overall"]["ratio"] <= 8 / 12
+    assert obf["missed_examples"]
+
+    fair = result["fairness"]
+    assert fair["function"]["hateful"]["review_rate"] > 0  # "I hate ..." is caught
+    assert fair["neutral_identity"]["review_rate"] == 0.0
+    table = ev.format_report(result)
+    assert "transform spaced" in table and "neutral_identity" in table and "insult" in table
+
+
+def test_parts_can_be_skipped() -> None:
+    result = ev.run_eval(word_scorer, examples(), REVIEW, BLOCK, parts=["validation"])
+    assert set(result) == {"parts", "validation"}
+
+
+def test_score_all_chunks_and_merges_in_order() -> None:
+    texts = [f"idiot {i}" if i % 3 else f"fine {i}" for i in range(10)]
+    merged = ev.score_all(word_scorer, texts, "t", chunk=3)
+    assert np.array_equal(merged.ensemble, word_scorer(texts).ensemble)
+    with pytest.raises(ValueError):
+        ev.score_all(word_scorer, [], "t")
