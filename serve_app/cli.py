@@ -63,6 +63,9 @@ def cmd_eval_text(args: argparse.Namespace) -> int:
         if not any(e.split == "validation" for e in examples):
             raise CliError("no validation rows for the chosen sources")
     model = TextModel(Path(args.artifacts) if args.artifacts else ARTIFACT_DIR, device=args.device)
+    # Only what the service serves can flag: a trained but unadvertised category is ignored.
+    review = {c: t for c, t in review.items() if c in model.advertised}
+    block = {c: t for c, t in block.items() if c in model.advertised}
     try:
         result = run_eval(model.score, examples, review, block, parts=args.parts,
                           obfuscation_per_category=args.obfuscation_per_category,
