@@ -38,7 +38,9 @@ The steps, in order (each a precompiled regex or ``str.translate``; ASCII text s
 7. Letters held down: a run of 3+ lower-case a, h, i, j, q, u, v, w or y — letters English
    almost never doubles — becomes one ("stuuupid" → "stupid", "heyyy" → "hey"); any other
    letter repeated 3+ times is cut to 2 ("fuccck" → "fucck"), which keeps real double letters
-   ("bookkeeper") without a dictionary; "III", "XXX", "CCC", "MMM" are numerals and stay.
+   ("bookkeeper") without a dictionary, except at the start of a lower-case word, where it is
+   one ("ssstupid" → "stupid": no English word starts with a tripled letter; "kkk" alone is a
+   word and stays "kk"). "III", "XXX", "CCC", "MMM" are numerals and stay.
 
 Case is kept (the encoder is uncased). URLs, e-mail addresses, bare domains and @mentions are
 protected from steps 4-7. Pure Python and ``re``; see the tests for the exact behaviour.
@@ -215,18 +217,26 @@ _REPEAT = re.compile(r"([^\W\d_])\1{2,}")
 # ("stuuupid", "heyyy"). Upper case is left at two ("WWIII" is a numeral, not a stutter).
 _REPEAT_SINGLE = re.compile(r"([ahijquvwy])\1{2,}")
 _ROMAN_RUN = frozenset({"III", "XXX", "CCC", "MMM"})
+# No English word starts with a tripled letter, nor with a double one but a handful ("llama",
+# "eerie"): a lower-case run of 3+ that starts a longer word is one letter ("ssstupid").
+_REPEAT_START = re.compile(r"(?<![^\W\d_])([a-z])\1{2,}(?=[a-z])")
 
 
 def _cut_repeat(m: re.Match[str]) -> str:
     run = m.group()
     return run if run in _ROMAN_RUN else run[:2]  # "WWIII", "MMM" are numerals
 
+
+def _unrepeat(text: str) -> str:
+    text = _REPEAT_SINGLE.sub(r"\1", _REPEAT_START.sub(r"\1", text))
+    return _REPEAT.sub(_cut_repeat, text)
+
 # Each step: (a cheap scan that must find something, the rewrite).
 _WORD_STEPS: tuple[tuple[re.Pattern[str] | None, Callable[[str], str]], ...] = (
     (None, lambda s: _SPACED.sub(_join_spaced, s)),
     (_MAY_LEET, lambda s: _LEET_TOKEN.sub(_unleet, s)),  # first: "r.3tard" needs its "e"
     (_MAY_INNER, lambda s: _INNER.sub(_drop_inner_punct, s)),
-    (None, lambda s: _REPEAT.sub(_cut_repeat, _REPEAT_SINGLE.sub(r"\1", s))),
+    (_REPEAT, _unrepeat),
 )
 
 

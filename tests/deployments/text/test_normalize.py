@@ -50,6 +50,7 @@ OBFUSCATED = [
     ("fuuuuuck youuuu", "fuck you"),
     ("heyyyy biiiitch", "hey bitch"),
     ("fuccck", "fucck"),
+    ("ssstupid fffuck", "stupid fuck"),
     # homoglyphs (Cyrillic, Greek, Latin small capitals, IPA g)
     ("ѕtupid", "stupid"),
     ("уоu ѕuck", "you suck"),
@@ -112,7 +113,8 @@ BENIGN = [
     ("Türkçe: kız, ılık, İstanbul", None),
     ("Scunthorpe United 3-1 Mansfield", None),
     ("4x4, 1v1, 10-4, A13B7, 1080p, 007, R2D2", None),
-    ("WWIII and World War III, XXX, MMM", None),
+    ("WWIII and World War III, XXX, MMM, XXXL", None),
+    ("kkk", "kk"),
     ("vacuum, Hawaii, skiing, bookkeeper", None),
     # changed, harmlessly
     ("U.S.A.", "USA."),
