@@ -6,14 +6,16 @@ words a label rests on with the tricks seen in the wild — "f u c k", "st.upid"
 mathematical letters, and mixes of these — so evaluation can report recall on the obfuscated
 copy divided by recall on the clean text.
 
-Which words are rewritten: the *salient* words of the text — those whose document frequency
-among the positives of one of the text's positive categories is at least ``MIN_LOG_ODDS`` (e²,
-≈7×, after correcting for class sizes) that among the negatives, counted on the training
-split (``salient_words``). That is
-what an abuser does (disguise the slur, not "the"), and it is model-independent, so a
-before/after comparison of two models runs on the same obfuscated texts. Only texts with at
-least one salient word are used; texts whose label rests on no single word (implicit hate)
-say nothing about obfuscation. Everything is seeded: the same seed gives the same variants.
+Which words are rewritten: the (at most two) most *salient* words of the text — those whose
+document frequency among the positives of one of the text's positive categories is at least
+``MIN_LOG_ODDS`` (e², ≈7×, after correcting for class sizes) that among the negatives, on the
+training split (``salient_words``). That is what an abuser does (disguise the slur, not
+"the"), and it is model-independent, so a before/after comparison of two models runs on the
+same obfuscated texts. Disguising every word of 3+ letters at random instead would mostly hit
+words the label does not rest on and flatter the model. Being learned from data, salience
+also picks some set artefacts (e.g. "Ive" in suicide tweets), which makes those texts easier.
+Only texts with at least one salient word are used; texts whose label rests on no single word
+(implicit hate) say nothing about obfuscation. Seeded: the same seed gives the same variants.
 """
 
 from __future__ import annotations
