@@ -152,7 +152,7 @@ def parser() -> argparse.ArgumentParser:
                        help="which parts to run (default: all)")
     etext.add_argument("--policy", default=str(DEFAULT_POLICY),
                        help="policy whose review/block thresholds apply (default: default.yaml)")
-    etext.add_argument("--obfuscation-per-category", type=int, default=200,
+    etext.add_argument("--obfuscation-per-category", type=int, default=150,
                        help="validation positives sampled per category for obfuscation")
     etext.add_argument("--transforms", nargs="+", choices=EVAL_TRANSFORMS,
                        default=list(EVAL_TRANSFORMS),
