@@ -175,7 +175,7 @@ def obfuscation_report(
     review: Mapping[str, float | None],
     categories: Sequence[str],
     *,
-    per_category: int = 200,
+    per_category: int = 150,
     transforms: Sequence[str] = tuple(obfuscate.ALL_TRANSFORMS),
     seed: int = 13,
 ) -> dict[str, Any]:
@@ -258,7 +258,7 @@ def run_eval(
     block: Mapping[str, float | None],
     *,
     parts: Sequence[str] = PARTS,
-    obfuscation_per_category: int = 200,
+    obfuscation_per_category: int = 150,
     transforms: Sequence[str] = tuple(obfuscate.ALL_TRANSFORMS),
     seed: int = 13,
 ) -> dict[str, Any]:
