@@ -26,16 +26,23 @@ class CliError(Exception):
 
 
 def cmd_train_text(args: argparse.Namespace) -> int:
+    from deployments.text.encoder import ENCODERS
     from deployments.text.model import ARTIFACT_DIR
     from deployments.text.train import TrainConfig, train_text
 
     data = _data_dir(args.data)
+    unknown = sorted(set(args.encoders or ()) - set(ENCODERS))
+    if unknown:
+        raise CliError(f"unknown encoders {unknown}; known: {sorted(ENCODERS)}")
     cfg = TrainConfig(
-        seed=args.seed, max_per_source=args.max_per_source or None, epochs=args.epochs
+        seed=args.seed,
+        encoders=tuple(args.encoders or TrainConfig.encoders),
+        max_per_source=args.max_per_source or None,
+        epochs=args.epochs,
     )
     out = Path(args.out) if args.out else ARTIFACT_DIR
-    cache = None if args.no_cache else REPO_ROOT / ".cache" / "embeddings.npz"
-    metrics = train_text(data, out, cfg, cache_path=cache, sources=args.sources or None)
+    cache = None if args.no_cache else REPO_ROOT / ".cache"
+    metrics = train_text(data, out, cfg, cache_dir=cache, sources=args.sources or None)
     print(json.dumps({k: metrics[k] for k in ("version", "rows", "advertised", "seconds")}))
     print(f"artifact and metrics.json written to {out}")
     return 0
@@ -131,6 +138,7 @@ def parser() -> argparse.ArgumentParser:
     text.add_argument("--data", help=f"labelled data folder (default {DEFAULT_DATA})")
     text.add_argument("--out", help="artifact folder (default: the packaged artifacts)")
     text.add_argument("--sources", nargs="*", help="only these sets (folder names)")
+    text.add_argument("--encoders", nargs="*", help="sentence encoders to fit heads on")
     text.add_argument("--max-per-source", type=int, default=6000, help="0 = all rows")
     text.add_argument("--epochs", type=int, default=8)
     text.add_argument("--seed", type=int, default=13)

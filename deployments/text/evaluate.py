@@ -15,7 +15,6 @@ were written to fix the model and would flatter it.
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import random
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -40,13 +39,6 @@ LATIN_LANGUAGES = frozenset({"en", "de", "fr", "es", "it", "pt", "tr", "da"})
 def evaluable(examples: Iterable[Example]) -> list[Example]:
     """The rows evaluation may use: validation split, never a hand-made row."""
     return [e for e in examples if e.split == "validation" and not e.handmade]
-
-
-def components(scores: TextScores) -> list[str]:
-    """The probability arrays a ``TextScores`` carries, ensemble first."""
-    names = [f.name for f in dataclasses.fields(scores)
-             if isinstance(getattr(scores, f.name), np.ndarray)]
-    return sorted(names, key=lambda n: n != "ensemble")
 
 
 def _threshold(threshold: Thresholds, category: str) -> float:
@@ -96,10 +88,9 @@ def evaluate(
         if not known.any():
             continue
         thr = _threshold(threshold, cat)
-        for comp in components(scores):
-            probs = getattr(scores, comp)[:, j]
-            key = cat if comp == "ensemble" else f"{cat}/{comp}"
-            report["pooled"][key] = _figures(y[known, j], probs[known], thr)
+        report["pooled"][cat] = _figures(y[known, j], scores.ensemble[known, j], thr)
+        for name, probs in scores.components.items():
+            report["pooled"][f"{cat}/{name}"] = _figures(y[known, j], probs[known, j], thr)
         for source in sorted(set(sources[known])):
             rows = known & (sources == source)
             report.setdefault(source, {})[cat] = _figures(
@@ -131,9 +122,11 @@ def score_all(scorer: Scorer, texts: Sequence[str], desc: str, chunk: int = 256)
              tqdm(range(0, len(texts), chunk), desc=desc, unit="chunk", leave=False)]
     if len(parts) == 1:
         return parts[0]
-    merged: dict[str, Any] = {name: np.concatenate([getattr(p, name) for p in parts])
-                              for name in components(parts[0])}
-    return dataclasses.replace(parts[0], **merged)
+    return TextScores(
+        parts[0].categories,
+        {name: np.concatenate([p.components[name] for p in parts]) for name in parts[0].components},
+        np.concatenate([p.ensemble for p in parts]),
+    )
 
 
 def policy_thresholds(path: Path) -> tuple[dict[str, float | None], dict[str, float | None]]:

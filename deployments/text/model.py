@@ -1,15 +1,17 @@
-"""The text ensemble: MiniLM embeddings + trained heads, a char n-gram model, and a combiner.
+"""The text ensemble: sentence-encoder heads, a char n-gram model, and a calibrated combiner.
 
-Both components give a logit per category; a per-category logistic combiner fit on a held-out
-calibration fold of the training data turns the pair into one calibrated probability, so 0.5
-means what a policy threshold assumes. All trained weights live in one safetensors file with a
-JSON manifest beside it; this module only reads them (``train.py`` writes them).
+Each component gives a logit per category: one small MLP head per sentence encoder the artifact
+names (see ``encoder.py``) and the character n-gram linear model. A per-category logistic
+combiner fit on a held-out calibration fold of the training data turns those logits into one
+calibrated probability, so 0.5 means what a policy threshold assumes. All trained weights live
+in one safetensors file with a JSON manifest beside it; this module only reads them
+(``train.py`` writes them).
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,22 +21,25 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from deployments.signals import CATEGORY_DESCRIPTIONS, CategoryInfo, Signal
-from deployments.text.encoder import EMBEDDING_DIM, MiniLMEncoder
+from deployments.text.encoder import Encoder, load_encoder
 from deployments.text.ngram import NgramLinear, hash_texts
 from deployments.text.normalize import normalize
 
 ARTIFACT_DIR = Path(__file__).resolve().parent / "artifacts"
 WEIGHTS_FILE = "text_model.safetensors"
 MANIFEST_FILE = "text_model.json"
+NGRAM = "char_ngram"
+# Short names of the encoders' heads, used in tensor names and in per-component scores.
+HEAD_NAMES = {"all-MiniLM-L6-v2": "minilm_head", "use-multilingual-v3": "use_head"}
 
 
 class EmbeddingHead(torch.nn.Module):
     """A small multi-task MLP over sentence embeddings: one logit per trained category."""
 
-    def __init__(self, num_categories: int, hidden: int = 256, dropout: float = 0.1) -> None:
+    def __init__(self, dim: int, num_categories: int, hidden: int = 256, dropout: float = 0.1):
         super().__init__()
         self.net = torch.nn.Sequential(
-            torch.nn.Linear(EMBEDDING_DIM, hidden),
+            torch.nn.Linear(dim, hidden),
             torch.nn.GELU(),
             torch.nn.Dropout(dropout),
             torch.nn.Linear(hidden, num_categories),
@@ -47,20 +52,29 @@ class EmbeddingHead(torch.nn.Module):
 
 @dataclass
 class TextWeights:
-    """Everything training produces: the two components, the combiner and the manifest."""
+    """Everything training produces: the heads, the n-gram model, the combiner, the manifest."""
 
-    head: EmbeddingHead
+    heads: dict[str, EmbeddingHead]  # encoder name -> its head, in manifest order
     ngram: NgramLinear
-    combiner: torch.Tensor  # (categories, 3): weight on head logit, on n-gram logit, bias
+    combiner: torch.Tensor  # (categories, components + 1): a weight per component logit, bias
     manifest: dict[str, Any]
 
     @property
     def categories(self) -> list[str]:
         return list(self.manifest["categories"])
 
+    @property
+    def components(self) -> list[str]:
+        """Component names in combiner order: one head per encoder, then the n-gram model."""
+        return [HEAD_NAMES[name] for name in self.heads] + [NGRAM]
+
     def save(self, directory: Path) -> None:
         directory.mkdir(parents=True, exist_ok=True)
-        tensors = {f"head.{k}": v.half() for k, v in self.head.state_dict().items()}
+        tensors = {
+            f"{HEAD_NAMES[name]}.{k}": v.half()
+            for name, head in self.heads.items()
+            for k, v in head.state_dict().items()
+        }
         tensors["ngram.weight"] = self.ngram.bag.weight.detach().half()
         tensors["ngram.bias"] = self.ngram.bias.detach().float()
         tensors["combiner"] = self.combiner.float()
@@ -72,28 +86,37 @@ class TextWeights:
         manifest = json.loads((directory / MANIFEST_FILE).read_text())
         tensors = load_file(str(directory / WEIGHTS_FILE))
         n = len(manifest["categories"])
-        head = EmbeddingHead(n, hidden=manifest["head_hidden"])
-        head.load_state_dict(
-            {k[5:]: v.float() for k, v in tensors.items() if k.startswith("head.")}
-        )
+        heads = {}
+        for name in manifest["encoders"]:
+            prefix = f"{HEAD_NAMES[name]}."
+            state = {
+                k.removeprefix(prefix): v.float()
+                for k, v in tensors.items()
+                if k.startswith(prefix)
+            }
+            head = EmbeddingHead(state["net.0.weight"].shape[1], n, hidden=manifest["head_hidden"])
+            head.load_state_dict(state)
+            heads[name] = head.eval()
         ngram = NgramLinear(manifest["buckets"], n)
         ngram.bag.weight.data = tensors["ngram.weight"].float()
         ngram.bias.data = tensors["ngram.bias"].float()
-        return cls(head.eval(), ngram.eval(), tensors["combiner"].float(), manifest)
+        return cls(heads, ngram.eval(), tensors["combiner"].float(), manifest)
 
 
-def combine(combiner: torch.Tensor, head: torch.Tensor, ngram: torch.Tensor) -> torch.Tensor:
-    """Calibrated ensemble probabilities from the two components' logits, per category."""
-    return torch.sigmoid(head * combiner[:, 0] + ngram * combiner[:, 1] + combiner[:, 2])
+def combine(combiner: torch.Tensor, logits: Sequence[torch.Tensor]) -> torch.Tensor:
+    """Calibrated ensemble probabilities from the components' logits, per category."""
+    total = combiner[:, -1].expand_as(logits[0])
+    for k, logit in enumerate(logits):
+        total = total + logit * combiner[:, k]
+    return torch.sigmoid(total)
 
 
 @dataclass(frozen=True)
 class TextScores:
-    """Probabilities per component and for the ensemble, shape (texts, categories)."""
+    """Probabilities per component and for the ensemble, each of shape (texts, categories)."""
 
     categories: list[str]
-    head: np.ndarray
-    ngram: np.ndarray
+    components: dict[str, np.ndarray]
     ensemble: np.ndarray
 
 
@@ -104,12 +127,17 @@ class TextModel:
         self,
         artifact_dir: Path = ARTIFACT_DIR,
         device: str = "auto",
-        encoder: MiniLMEncoder | None = None,
+        encoders: Mapping[str, Encoder] | None = None,
     ) -> None:
         self.weights = TextWeights.load(artifact_dir)
         manifest = self.weights.manifest
-        self.encoder = encoder or MiniLMEncoder(device=device, max_length=manifest["max_length"])
-        self.weights.head.to(self.encoder.device)
+        given = dict(encoders or {})
+        self.encoders = {
+            name: given.get(name) or load_encoder(name, device, manifest["max_length"])
+            for name in self.weights.heads
+        }
+        for name, head in self.weights.heads.items():
+            head.to(self.encoders[name].device)
         self.version: str = manifest["version"]
         self.advertised: list[str] = list(manifest["advertised"])
 
@@ -123,15 +151,19 @@ class TextModel:
     def score(self, texts: Sequence[str]) -> TextScores:
         """Probabilities for every trained category (advertised or not); used by evaluation."""
         clean = [normalize(t) for t in texts]
-        emb = torch.from_numpy(self.encoder.encode(clean)).to(self.encoder.device)
-        head = self.weights.head(emb).float().cpu()
-        ngram = self.weights.ngram(hash_texts(clean, self.weights.ngram.buckets))
-        ensemble = combine(self.weights.combiner, head, ngram)
+        logits = []
+        for name, head in self.weights.heads.items():
+            encoder = self.encoders[name]
+            emb = torch.from_numpy(encoder.encode(clean)).to(encoder.device)
+            logits.append(head(emb).float().cpu())
+        logits.append(self.weights.ngram(hash_texts(clean, self.weights.ngram.buckets)))
         return TextScores(
             categories=self.weights.categories,
-            head=torch.sigmoid(head).numpy(),
-            ngram=torch.sigmoid(ngram).numpy(),
-            ensemble=ensemble.numpy(),
+            components={
+                name: torch.sigmoid(logit).numpy()
+                for name, logit in zip(self.weights.components, logits, strict=True)
+            },
+            ensemble=combine(self.weights.combiner, logits).numpy(),
         )
 
     def predict(self, texts: Sequence[str]) -> list[Signal]:
@@ -145,8 +177,8 @@ class TextModel:
                 model_version=self.version,
                 scores=_row(scores.ensemble[i], self.advertised, cols),
                 details={
-                    "minilm_head": _row(scores.head[i], self.advertised, cols),
-                    "char_ngram": _row(scores.ngram[i], self.advertised, cols),
+                    name: _row(probs[i], self.advertised, cols)
+                    for name, probs in scores.components.items()
                 },
             )
             for i in range(len(texts))

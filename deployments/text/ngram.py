@@ -65,7 +65,9 @@ class NgramLinear(torch.nn.Module):
     def __init__(self, buckets: int, num_categories: int) -> None:
         super().__init__()
         self.buckets = buckets
-        self.bag = torch.nn.EmbeddingBag(buckets, num_categories, mode="sum")
+        # Sparse gradients: a batch touches a few thousand of the buckets, so training updates
+        # only those rows (SparseAdam) instead of all of them every step.
+        self.bag = torch.nn.EmbeddingBag(buckets, num_categories, mode="sum", sparse=True)
         torch.nn.init.zeros_(self.bag.weight)
         self.bias = torch.nn.Parameter(torch.zeros(num_categories))
 

@@ -25,10 +25,10 @@ import torch
 from tqdm import tqdm
 
 from deployments.signals import TEXT_CATEGORIES
-from deployments.text.data import Example, load_examples
-from deployments.text.encoder import MiniLMEncoder
+from deployments.text.data import Example, load_examples, load_handmade
+from deployments.text.encoder import Encoder, load_encoder
 from deployments.text.evaluate import evaluate, label_matrix
-from deployments.text.model import EmbeddingHead, TextScores, TextWeights, combine
+from deployments.text.model import HEAD_NAMES, EmbeddingHead, TextScores, TextWeights, combine
 from deployments.text.ngram import HashedBatch, NgramLinear, hash_texts
 from deployments.text.normalize import normalize
 
@@ -40,12 +40,15 @@ ADVERTISE_MIN_VAL_POSITIVES = 20
 @dataclass(frozen=True)
 class TrainConfig:
     seed: int = 13
+    encoders: tuple[str, ...] = ("use-multilingual-v3",)
+    handmade: bool = True  # add the hand-made rows of deployments/text/handmade (training only)
     max_per_source: int | None = 6000
     buckets: int = 2**18
     head_hidden: int = 256
     max_length: int = 128
     epochs: int = 8
     batch_size: int = 256
+    ngram_batch_size: int = 512  # its steps cost more than the heads' (2^18 rows to update)
     head_lr: float = 2e-3
     ngram_lr: float = 2e-2
     weight_decay: float = 1e-5
@@ -57,20 +60,26 @@ def _stable_bucket(text: str, modulo: int) -> int:
 
 
 class EmbeddingCache:
-    """MiniLM embeddings keyed by text hash, so re-training does not re-encode the corpus."""
+    """One encoder's embeddings keyed by text hash, so re-training does not re-encode the corpus.
 
-    def __init__(self, path: Path | None) -> None:
-        self.path = path
+    ``directory`` None keeps the cache in memory only (one file per encoder otherwise).
+    """
+
+    def __init__(self, encoder: Encoder, directory: Path | None, max_length: int) -> None:
+        self.encoder = encoder
+        tag = f"{encoder.name}-{max_length}" if encoder.name == "all-MiniLM-L6-v2" else encoder.name
+        self.path = None if directory is None else directory / f"embeddings-{tag}.npz"
         self.table: dict[str, np.ndarray] = {}
-        if path is not None and path.exists():
-            with np.load(path) as data:
+        if self.path is not None and self.path.exists():
+            with np.load(self.path) as data:
                 self.table = dict(zip(data["keys"].tolist(), data["vectors"], strict=True))
 
-    def encode(self, encoder: MiniLMEncoder, texts: Sequence[str], chunk: int = 1024) -> np.ndarray:
-        keys = [f"{encoder.max_length}:{hashlib.sha1(t.encode()).hexdigest()}" for t in texts]
+    def encode(self, texts: Sequence[str], chunk: int = 1024) -> np.ndarray:
+        encoder = self.encoder
+        keys = [hashlib.sha1(t.encode()).hexdigest() for t in texts]
         todo = {k: t for k, t in zip(keys, texts, strict=True) if k not in self.table}
         missing = list(todo)
-        for start in tqdm(range(0, len(missing), chunk), desc="embedding", unit="chunk"):
+        for start in tqdm(range(0, len(missing), chunk), desc=encoder.name, unit="chunk"):
             part = missing[start : start + chunk]
             for key, vec in zip(part, encoder.encode([todo[k] for k in part]), strict=True):
                 self.table[key] = vec
@@ -108,6 +117,7 @@ def fit(
     calib_loss: Callable[[], float],
     cfg: TrainConfig,
     lr: float,
+    batch_size: int,
     desc: str,
 ) -> torch.nn.Module:
     """Masked multi-task training with early stopping on the calibration fold's loss."""
@@ -116,18 +126,31 @@ def fit(
     pos = np.nansum(y_fit >= 0.5, axis=0)
     neg = np.sum(~np.isnan(y_fit), axis=0) - pos
     pos_weight = torch.from_numpy(np.clip(neg / np.maximum(pos, 1), 1.0, 10.0).astype(np.float32))
-    optimiser = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=cfg.weight_decay)
+    sparse = [
+        p
+        for m in model.modules()
+        if isinstance(m, torch.nn.EmbeddingBag | torch.nn.Embedding) and m.sparse
+        for p in m.parameters(recurse=False)
+    ]
+    dense = [p for p in model.parameters() if not any(p is q for q in sparse)]
+    optimisers: list[torch.optim.Optimizer] = [
+        torch.optim.AdamW(dense, lr=lr, weight_decay=cfg.weight_decay)
+    ]
+    if sparse:
+        optimisers.append(torch.optim.SparseAdam(sparse, lr=lr))
     best, best_state = math.inf, copy.deepcopy(model.state_dict())
     for epoch in range(cfg.epochs):
         model.train()
         order = rng.permutation(len(y_fit))
-        batches = range(0, len(order), cfg.batch_size)
+        batches = range(0, len(order), batch_size)
         for start in tqdm(batches, desc=f"{desc} epoch {epoch + 1}", unit="batch", leave=False):
-            rows = order[start : start + cfg.batch_size]
+            rows = order[start : start + batch_size]
             loss = masked_bce(forward(rows), y[rows], pos_weight)
-            optimiser.zero_grad()
+            for optimiser in optimisers:
+                optimiser.zero_grad()
             loss.backward()
-            optimiser.step()
+            for optimiser in optimisers:
+                optimiser.step()
         model.eval()
         current = calib_loss()
         if current < best:
@@ -136,12 +159,12 @@ def fit(
     return model.eval()
 
 
-def fit_combiner(head: torch.Tensor, ngram: torch.Tensor, y: np.ndarray) -> torch.Tensor:
-    """Per category, a 2-feature logistic regression (Platt scaling of the pair) on known rows."""
+def fit_combiner(logits: Sequence[torch.Tensor], y: np.ndarray) -> torch.Tensor:
+    """Per category, a logistic regression over the components' logits (Platt scaling)."""
     params = []
     for j in range(y.shape[1]):
         known = torch.from_numpy(~np.isnan(y[:, j]))
-        x = torch.stack([head[known, j], ngram[known, j]], dim=1)
+        x = torch.stack([logit[known, j] for logit in logits], dim=1)
         params.append(platt(x, torch.from_numpy(y[:, j])[known]))
     return torch.stack(params)
 
@@ -174,7 +197,7 @@ def train_text(
     out_dir: Path,
     cfg: TrainConfig = TrainConfig(),
     *,
-    cache_path: Path | None = None,
+    cache_dir: Path | None = None,
     sources: Sequence[str] | None = None,
     device: str = "auto",
 ) -> dict[str, Any]:
@@ -182,72 +205,90 @@ def train_text(
     started = time.time()
     torch.manual_seed(cfg.seed)
     examples = load_examples(data_dir, sources, max_per_source=cfg.max_per_source, seed=cfg.seed)
-    train = [e for e in examples if e.split == "train"]
+    train = [e for e in examples if e.split == "train"] + (load_handmade() if cfg.handmade else [])
     val = [e for e in examples if e.split == "validation"]
-    is_cal = np.array([_stable_bucket(e.text, cfg.calibration_share) == 0 for e in train])
+    # The combiner is calibrated on real data only: hand-made rows always go to the fit part.
+    is_cal = np.array(
+        [not e.handmade and _stable_bucket(e.text, cfg.calibration_share) == 0 for e in train]
+    )
     y_all = label_matrix(train, TEXT_CATEGORIES)
     keep = trained_categories(y_all[~is_cal], y_all[is_cal])
     categories = [TEXT_CATEGORIES[j] for j in keep]
     y_train = y_all[:, keep]
-
-    encoder = MiniLMEncoder(device=device, max_length=cfg.max_length)
-    cache = EmbeddingCache(cache_path)
     train_texts = [normalize(e.text) for e in train]
-    emb = torch.from_numpy(cache.encode(encoder, train_texts))
-    hashed = hash_texts(train_texts, cfg.buckets)
     fit_rows, cal_rows = np.flatnonzero(~is_cal), np.flatnonzero(is_cal)
     y_fit, y_cal = y_train[fit_rows], y_train[cal_rows]
-
-    head = EmbeddingHead(len(categories), hidden=cfg.head_hidden)
-    pw_one = torch.ones(len(categories))
     y_cal_t = torch.from_numpy(y_cal)
+    pw_one = torch.ones(len(categories))
 
-    def head_forward(rows: np.ndarray) -> torch.Tensor:
-        out: torch.Tensor = head(emb[fit_rows[rows]])
+    def train_component(
+        model: torch.nn.Module,
+        inputs: Callable[[np.ndarray], Any],
+        lr: float,
+        batch_size: int,
+        desc: str,
+    ) -> torch.Tensor:
+        """Fit on the fit rows with early stopping on the calibration fold; its calib logits."""
+
+        def forward(rows: np.ndarray) -> torch.Tensor:
+            out: torch.Tensor = model(inputs(fit_rows[rows]))
+            return out
+
+        def cal_loss() -> float:
+            with torch.no_grad():
+                return float(masked_bce(model(inputs(cal_rows)), y_cal_t, pw_one))
+
+        fit(model, forward, y_fit, cal_loss, cfg, lr, batch_size, desc)
+        with torch.no_grad():
+            out: torch.Tensor = model(inputs(cal_rows))
         return out
 
-    def head_cal_loss() -> float:
-        with torch.no_grad():
-            return float(masked_bce(head(emb[cal_rows]), y_cal_t, pw_one))
+    caches = {
+        name: EmbeddingCache(load_encoder(name, device, cfg.max_length), cache_dir, cfg.max_length)
+        for name in cfg.encoders
+    }
+    heads: dict[str, EmbeddingHead] = {}
+    cal_logits = []
+    for name, cache in caches.items():
+        emb = torch.from_numpy(cache.encode(train_texts))
+        heads[name] = EmbeddingHead(cache.encoder.dim, len(categories), hidden=cfg.head_hidden)
+        cal_logits.append(
+            train_component(heads[name], emb.__getitem__, cfg.head_lr, cfg.batch_size, name)
+        )
 
-    fit(head, head_forward, y_fit, head_cal_loss, cfg, cfg.head_lr, "head")
-
+    hashed = hash_texts(train_texts, cfg.buckets)
     ngram = NgramLinear(cfg.buckets, len(categories))
-    cal_hashed = take(hashed, cal_rows)
+    cal_logits.append(
+        train_component(
+            ngram, lambda r: take(hashed, r), cfg.ngram_lr, cfg.ngram_batch_size, "n-gram"
+        )
+    )
 
-    def ngram_forward(rows: np.ndarray) -> torch.Tensor:
-        out: torch.Tensor = ngram(take(hashed, fit_rows[rows]))
-        return out
-
-    def ngram_cal_loss() -> float:
-        with torch.no_grad():
-            return float(masked_bce(ngram(cal_hashed), y_cal_t, pw_one))
-
-    fit(ngram, ngram_forward, y_fit, ngram_cal_loss, cfg, cfg.ngram_lr, "n-gram")
-
-    with torch.no_grad():
-        combiner = fit_combiner(head(emb[cal_rows]), ngram(cal_hashed), y_cal)
+    combiner = fit_combiner(cal_logits, y_cal)
     manifest: dict[str, Any] = {
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
-        "encoder": encoder.name,
+        "encoders": list(cfg.encoders),
         "categories": categories,
         "buckets": cfg.buckets,
         "head_hidden": cfg.head_hidden,
         "max_length": cfg.max_length,
-        "combiner": {
-            c: [round(float(v), 4) for v in combiner[i]] for i, c in enumerate(categories)
-        },
-        "config": cfg.__dict__,
+        "config": {**cfg.__dict__, "encoders": list(cfg.encoders)},
     }
-    weights = TextWeights(head, ngram, combiner, manifest)
-    report = evaluate(score_examples(weights, encoder, cache, val), val)
+    weights = TextWeights(heads, ngram, combiner, manifest)
+    manifest["combiner"] = {
+        c: dict(zip([*weights.components, "bias"], combiner[i].tolist(), strict=True))
+        for i, c in enumerate(categories)
+    }
+    report = evaluate(score_examples(weights, caches, val), val)
     advertised = advertise(report, categories)
     manifest.update(version=version_of(weights), advertised=advertised)
     weights.save(out_dir)
     metrics = {
         "version": weights.manifest["version"],
+        "encoders": list(cfg.encoders),
         "rows": {
             "train": len(train) - int(is_cal.sum()),
+            "handmade": sum(e.handmade for e in train),
             "calibration": int(is_cal.sum()),
             "validation": len(val),
         },
@@ -261,17 +302,23 @@ def train_text(
 
 
 def score_examples(
-    weights: TextWeights, encoder: MiniLMEncoder, cache: EmbeddingCache, examples: Sequence[Example]
+    weights: TextWeights, caches: dict[str, EmbeddingCache], examples: Sequence[Example]
 ) -> TextScores:
+    """Like ``TextModel.score``, but through the embedding caches."""
     texts = [normalize(e.text) for e in examples]
     with torch.no_grad():
-        head = weights.head(torch.from_numpy(cache.encode(encoder, texts)))
-        ngram = weights.ngram(hash_texts(texts, weights.ngram.buckets))
-        ensemble = combine(weights.combiner, head, ngram)
+        logits = [
+            head(torch.from_numpy(caches[name].encode(texts)))
+            for name, head in weights.heads.items()
+        ]
+        logits.append(weights.ngram(hash_texts(texts, weights.ngram.buckets)))
+        ensemble = combine(weights.combiner, logits)
     return TextScores(
         weights.categories,
-        torch.sigmoid(head).numpy(),
-        torch.sigmoid(ngram).numpy(),
+        {
+            name: torch.sigmoid(logit).numpy()
+            for name, logit in zip(weights.components, logits, strict=True)
+        },
         ensemble.numpy(),
     )
 
@@ -291,6 +338,8 @@ def advertise(
 
 def version_of(weights: TextWeights) -> str:
     digest = hashlib.sha256()
-    for tensor in (*weights.head.state_dict().values(), weights.ngram.bag.weight, weights.combiner):
+    head_tensors = [t for head in weights.heads.values() for t in head.state_dict().values()]
+    for tensor in (*head_tensors, weights.ngram.bag.weight, weights.combiner):
         digest.update(tensor.detach().half().numpy().tobytes())
-    return f"text-minilm-ngram-{digest.hexdigest()[:10]}"
+    parts = [HEAD_NAMES[name].removesuffix("_head") for name in weights.heads]
+    return f"text-{'-'.join(parts)}-ngram-{digest.hexdigest()[:10]}"

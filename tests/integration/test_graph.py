@@ -113,7 +113,7 @@ def test_toxic_text_is_flagged_and_benign_text_allowed(base_url: str) -> None:
     benign = moderate(base_url, text=BENIGN).json()
     assert benign["decision"] == "allow" and benign["is_approved"] is True
     assert benign["category_scores"]["toxicity"] < 0.5
-    assert set(benign["details"]["analyzers"]["text"]) >= {"minilm_head", "char_ngram"}
+    assert "char_ngram" in benign["details"]["analyzers"]["text"]
 
 
 def test_stricter_policy_changes_the_decision_not_the_scores(base_url: str) -> None:

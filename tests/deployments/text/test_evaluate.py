@@ -29,7 +29,7 @@ def word_scorer(texts: Sequence[str]) -> TextScores:
         attack = 0.8 if "hate" in text else 0.05
         rows.append([max(insult, attack), insult, attack])
     probs = np.array(rows, dtype=np.float32).reshape(len(texts), len(CATS))
-    return TextScores(CATS, head=probs, ngram=probs, ensemble=probs)
+    return TextScores(CATS, {"use_head": probs, "char_ngram": probs}, ensemble=probs)
 
 
 def example(text: str, labels: dict[str, float], split: str = "validation",
@@ -76,7 +76,7 @@ def test_validation_figures_use_per_category_thresholds() -> None:
     strict = ev.evaluate(scores, val, {"insult": 0.95})
     assert strict["pooled"]["insult"]["f1"] == 0.0  # 0.9 never reaches 0.95
     assert ev.evaluate(scores, val, REVIEW)["pooled"]["insult"]["f1"] == 1.0
-    assert set(strict["pooled"]) >= {"insult", "insult/head", "insult/ngram"}
+    assert set(strict["pooled"]) >= {"insult", "insult/use_head", "insult/char_ngram"}
 
 
 def test_run_eval_reports_every_part_as_json() -> None:

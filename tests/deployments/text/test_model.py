@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from deployments.signals import TEXT_CATEGORIES
-from deployments.text.encoder import MiniLMEncoder
+from deployments.text.encoder import Encoder, MiniLMEncoder, USEEncoder
 from deployments.text.model import ARTIFACT_DIR, TextModel, TextWeights
 from deployments.text.train import TrainConfig, train_text
 
@@ -17,29 +17,38 @@ needs_data = pytest.mark.skipif(not DATA.is_dir(), reason=f"no labelled data at 
 
 
 @pytest.fixture(scope="module")
-def encoder() -> MiniLMEncoder:
-    return MiniLMEncoder(device="cpu")
+def encoders() -> dict[str, Encoder]:
+    return {e.name: e for e in (MiniLMEncoder(device="cpu"), USEEncoder())}
 
 
 @pytest.fixture(scope="module")
-def shipped(encoder: MiniLMEncoder) -> TextModel:
-    return TextModel(ARTIFACT_DIR, device="cpu", encoder=encoder)
+def shipped(encoders: dict[str, Encoder]) -> TextModel:
+    return TextModel(ARTIFACT_DIR, device="cpu", encoders=encoders)
 
 
-def test_encoder_gives_unit_vectors_in_input_order(encoder: MiniLMEncoder) -> None:
-    texts = ["a much longer sentence about the weather today", "hi", ""]
+@pytest.mark.parametrize("name", ["all-MiniLM-L6-v2", "use-multilingual-v3"])
+def test_encoders_give_unit_vectors_in_input_order(encoders: dict[str, Encoder], name: str) -> None:
+    encoder = encoders[name]
+    texts = ["a much longer sentence about the weather today", "hi", "", "ein Satz auf Deutsch"]
     batch = encoder.encode(texts)
     one_by_one = np.stack([encoder.encode([t])[0] for t in texts])
-    assert batch.shape == (3, 384)
-    assert np.allclose(np.linalg.norm(batch, axis=1), 1.0, atol=1e-4)
-    assert np.allclose(batch, one_by_one, atol=1e-4)
+    assert batch.shape == (4, encoder.dim) and batch.dtype == np.float32
+    assert np.allclose(np.linalg.norm(batch[[0, 1, 3]], axis=1), 1.0, atol=1e-3)
+    assert np.allclose(batch, one_by_one, atol=1e-3)
+    assert encoder.encode([]).shape == (0, encoder.dim)
 
 
 @needs_data
 def test_training_on_a_tiny_sample_writes_a_loadable_artifact(
-    tmp_path: Path, encoder: MiniLMEncoder
+    tmp_path: Path, encoders: dict[str, Encoder]
 ) -> None:
-    cfg = TrainConfig(max_per_source=150, epochs=2, buckets=2**12, head_hidden=16)
+    cfg = TrainConfig(
+        encoders=("all-MiniLM-L6-v2", "use-multilingual-v3"),
+        max_per_source=150,
+        epochs=2,
+        buckets=2**12,
+        head_hidden=16,
+    )
     sources = ["davidson-hate-offensive", "youtube-spam-collection", "hatexplain"]
     metrics = train_text(DATA, tmp_path, cfg, sources=sources, device="cpu")
     assert {"toxicity", "spam"} <= set(metrics["categories"])
@@ -47,9 +56,12 @@ def test_training_on_a_tiny_sample_writes_a_loadable_artifact(
     assert (tmp_path / "metrics.json").is_file()
     assert metrics["validation"]["pooled"]["spam"]["n"] > 0
 
-    model = TextModel(tmp_path, device="cpu", encoder=encoder)
+    model = TextModel(tmp_path, device="cpu", encoders=encoders)
     scores = model.score(["free entry win cash now call 0800", "see you at lunch"])
     assert scores.ensemble.shape == (2, len(metrics["categories"]))
+    assert set(scores.components) == {"minilm_head", "use_head", "char_ngram"}
+    assert metrics["validation"]["pooled"]["spam/use_head"]["n"] > 0
+    assert metrics["rows"]["handmade"] > 0
     assert ((scores.ensemble >= 0) & (scores.ensemble <= 1)).all()
 
     reloaded = TextWeights.load(tmp_path)
@@ -68,7 +80,7 @@ def test_shipped_artifact_separates_toxic_from_benign(shipped: TextModel) -> Non
         ["you are a worthless stupid idiot", "thank you, that was really helpful"]
     )
     assert toxic.scores["toxicity"] > 0.5 > benign.scores["toxicity"]
-    assert set(toxic.details) == {"minilm_head", "char_ngram"}
+    assert set(toxic.details) == set(shipped.weights.components)
     assert toxic.model_version == shipped.version
 
 
