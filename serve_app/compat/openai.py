@@ -16,14 +16,15 @@ answered advertises every native category it maps from; otherwise it is **not sc
 | illicit                | not scored                    | not scored                      |
 | illicit/violent        | not scored                    | not scored                      |
 | self-harm              | self_harm                     | not scored                      |
-| self-harm/intent       | self_harm (1)                 | not scored                      |
+| self-harm/intent       | not scored (1)                | not scored                      |
 | self-harm/instructions | not scored                    | not scored                      |
 | sexual                 | sexual                        | sexual (open_nsfw)              |
 | sexual/minors          | sexual_minors (2)             | not scored                      |
 | violence               | violence                      | not scored                      |
 | violence/graphic       | not scored                    | gore, if the image model has it |
 
-(1) the native ``self_harm`` model learned from first-person suicidal ideation, i.e. intent.
+(1) the native ``self_harm`` model does not tell intent from other self-harm content, so only
+    the parent category carries its score.
 (2) no model scores ``sexual_minors`` today, so it is not scored; it will be when one does.
 
 ``min`` stands for "both": a threatening insult needs both signals. The category score is the
@@ -74,7 +75,7 @@ SOURCES: dict[str, dict[Modality, tuple[str, ...]]] = {
     "illicit": {},
     "illicit/violent": {},
     "self-harm": {"text": ("self_harm",)},
-    "self-harm/intent": {"text": ("self_harm",)},
+    "self-harm/intent": {},
     "self-harm/instructions": {},
     "sexual": {"text": ("sexual",), "image": ("sexual",)},
     "sexual/minors": {"text": ("sexual_minors",)},

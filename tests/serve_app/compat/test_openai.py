@@ -76,7 +76,8 @@ def test_nothing_flagged_means_not_flagged() -> None:
 
 def test_categories_without_a_native_signal_are_present_and_not_scored() -> None:
     result = openai_result([text_signal()], [])
-    for name in ("illicit", "illicit/violent", "self-harm/instructions", "sexual/minors"):
+    not_scored = ("illicit", "illicit/violent", "self-harm/intent", "self-harm/instructions")
+    for name in (*not_scored, "sexual/minors"):
         assert result["category_scores"][name] == 0.0
         assert result["category_applied_input_types"][name] == []
     assert result["category_applied_input_types"]["violence/graphic"] == []  # no image sent
