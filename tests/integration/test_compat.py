@@ -33,7 +33,7 @@ from tests.serve_app.compat.perspective_fixtures import (
 
 pytestmark = pytest.mark.integration
 
-SCHEMATHESIS_EXAMPLES = 6  # per operation and generation mode; keeps the run well under a minute
+SCHEMATHESIS_EXAMPLES = 4  # per operation and generation mode; keeps the run well under a minute
 
 
 def client(base_url: str) -> openai.OpenAI:
