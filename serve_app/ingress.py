@@ -3,7 +3,9 @@
 It validates and decodes input, fans out to the text and image deployments concurrently, falls
 back to the regex scorer when the text path fails or is too slow, asks the Policy deployment
 for the decision and shapes one response. It holds no model; every analyzer answers in the
-shape of ``deployments.signals``.
+shape of ``deployments.signals``. The native, batch, OpenAI and Perspective endpoints share that
+one path (``_content`` → ``_signals`` → Policy); ``serve_app.compat`` holds the foreign
+contracts and their mappings.
 """
 
 # No `from __future__ import annotations` here: FastAPI reads the route signatures at run time
