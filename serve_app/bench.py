@@ -118,7 +118,8 @@ def batch_vs_raw(url: str, texts: list[str], repeats: int = 3) -> dict[str, Any]
     """``/v1/moderate/batch`` over ``texts`` against ``TextModel.score`` on them, same run.
 
     The ratio is what the whole HTTP path (parsing, fan-out, Serve's batching, policy, response)
-    keeps of the model's own throughput; each side is the median of ``repeats`` timed passes.
+    keeps of the model's own throughput; each side is the median of ``repeats`` timed passes,
+    taken in turn so that both see the same load.
     """
     import torch
 
@@ -129,28 +130,35 @@ def batch_vs_raw(url: str, texts: list[str], repeats: int = 3) -> dict[str, Any]
     except httpx.HTTPError as exc:
         return {"skipped": f"no modserve at {url} ({type(exc).__name__}); start it with make serve"}
     model = TextModel(device="cpu")
-    raw = statistics.median(items_per_s(model.score, texts, 32) for _ in range(repeats))
     items = [
         {"content_id": f"batch-{i}", "text": t, "author_id": "bench", "platform": "custom"}
         for i, t in enumerate(texts)
     ]
     with httpx.Client(timeout=300) as client:
 
-        def post(_: list[Any]) -> list[dict[str, Any]]:
+        def post() -> tuple[float, list[dict[str, Any]]]:
+            started = time.perf_counter()
             response = client.post(f"{url}/v1/moderate/batch", json={"items": items})
             response.raise_for_status()
-            results: list[dict[str, Any]] = response.json()["results"]
-            return results
+            return time.perf_counter() - started, response.json()["results"]
 
-        batch = statistics.median(items_per_s(post, [items], 1) for _ in range(repeats))
-        results = post([])
+        post()  # warm-up
+        rates, timed = [], []
+        for _ in range(repeats):  # interleaved, so both sides see the same machine load
+            rates.append(items_per_s(model.score, texts, 32))
+            timed.append(post())
+    raw = statistics.median(rates)
+    seconds = statistics.median(t for t, _ in timed)
+    results = timed[-1][1]
+    batch = round(len(texts) / seconds, 1)
     return {
         "texts": len(texts),
         "raw_torch_threads": torch.get_num_threads(),  # the replica gets Ray's OMP_NUM_THREADS
         "load_average_1m": round(os.getloadavg()[0], 2),
         "raw_texts_per_s": raw,
-        "batch_texts_per_s": round(batch * len(texts), 1),
-        "ratio": round(batch * len(texts) / raw, 3),
+        "batch_texts_per_s": batch,
+        "batch_seconds": round(seconds, 2),
+        "ratio": round(batch / raw, 3),
         "degraded": sum(1 for r in results if r.get("degraded")),
         "errors": sum(1 for r in results if "error" in r),
     }
