@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import os
 import statistics
 import time
 from collections.abc import Callable
@@ -125,12 +126,72 @@ def http_bench(url: str, texts: list[str], requests: int, levels: list[int]) -> 
     return {"levels": [asyncio.run(http_level(url, bodies, c)) for c in levels]}
 
 
+def batch_vs_raw(url: str, texts: list[str], repeats: int = 3) -> dict[str, Any]:
+    """``/v1/moderate/batch`` over ``texts`` against ``TextModel.score`` on them, same run.
+
+    The ratio is what the whole HTTP path (parsing, fan-out, Serve's batching, policy, response)
+    keeps of the model's own throughput; each side is the median of ``repeats`` timed passes,
+    taken in turn so that both see the same load.
+    """
+    import torch
+
+    from deployments.text.model import TextModel
+
+    try:
+        httpx.get(f"{url}/v1/health", timeout=5).raise_for_status()
+    except httpx.HTTPError as exc:
+        return {"skipped": f"no modserve at {url} ({type(exc).__name__}); start it with make serve"}
+    model = TextModel(device="cpu")
+    items = [
+        {"content_id": f"batch-{i}", "text": t, "author_id": "bench", "platform": "custom"}
+        for i, t in enumerate(texts)
+    ]
+    with httpx.Client(timeout=300) as client:
+
+        def post() -> tuple[float, list[dict[str, Any]]]:
+            started = time.perf_counter()
+            response = client.post(f"{url}/v1/moderate/batch", json={"items": items})
+            response.raise_for_status()
+            return time.perf_counter() - started, response.json()["results"]
+
+        post()  # warm-up
+        rates, timed = [], []
+        for _ in range(repeats):  # interleaved, so both sides see the same machine load
+            rates.append(items_per_s(model.score, texts, 32))
+            timed.append(post())
+    raw = statistics.median(rates)
+    seconds = statistics.median(t for t, _ in timed)
+    results = timed[-1][1]
+    batch = round(len(texts) / seconds, 1)
+    return {
+        "texts": len(texts),
+        "raw_torch_threads": torch.get_num_threads(),  # the replica gets Ray's OMP_NUM_THREADS
+        "load_average_1m": round(os.getloadavg()[0], 2),
+        "raw_texts_per_s": raw,
+        "batch_texts_per_s": batch,
+        "batch_seconds": round(seconds, 2),
+        "ratio": round(batch / raw, 3),
+        "degraded": sum(1 for r in results if r.get("degraded")),
+        "errors": sum(1 for r in results if "error" in r),
+    }
+
+
 def run_bench(
-    *, url: str, texts: int, images: int, requests: int, concurrencies: list[int], data_dir: Path
+    *,
+    url: str,
+    texts: int,
+    images: int,
+    requests: int,
+    concurrencies: list[int],
+    data_dir: Path,
+    batch_texts: int = 256,
 ) -> dict[str, Any]:
     sample = sample_texts(data_dir, texts)
-    return {
+    report = {
         "raw_text": raw_text(sample),
         "raw_image": raw_image(sample_images(images)),
         "http_moderate_text": http_bench(url, sample, requests, concurrencies),
     }
+    if batch_texts:
+        report["batch_vs_raw_text"] = batch_vs_raw(url, sample_texts(data_dir, batch_texts))
+    return report

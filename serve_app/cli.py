@@ -117,6 +117,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
         requests=args.requests,
         concurrencies=concurrencies,
         data_dir=_data_dir(args.data),
+        batch_texts=args.batch_texts,
     )
     print(json.dumps(report, indent=2))
     return 0
@@ -184,6 +185,9 @@ def parser() -> argparse.ArgumentParser:
     bench.add_argument("--requests", type=int, default=200, help="HTTP requests per level")
     bench.add_argument("--concurrency", default="1,8,32", help="HTTP concurrency levels")
     bench.add_argument("--data", help="labelled data folder for benchmark texts")
+    bench.add_argument(
+        "--batch-texts", type=int, default=256, help="texts for /v1/moderate/batch vs raw (0: skip)"
+    )
     bench.set_defaults(func=cmd_bench)
     return root
 

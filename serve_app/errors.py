@@ -8,6 +8,7 @@ Handlers raise ``ApiError`` (or let FastAPI's validation fail); the handlers reg
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -56,23 +57,33 @@ def from_validation(exc: RequestValidationError) -> ApiError:
     return ApiError(422, code, f"{field}: {message}" if field else message, field)
 
 
-def install_error_handlers(app: FastAPI) -> None:
-    async def on_api_error(_: Request, exc: Exception) -> JSONResponse:
+Renderer = Callable[[ApiError], JSONResponse]
+
+
+def install_error_handlers(app: FastAPI, renderers: Mapping[str, Renderer] | None = None) -> None:
+    """``renderers`` maps a path suffix to the error shape of a compatibility route."""
+
+    def respond(request: Request, error: ApiError) -> JSONResponse:
+        path = request.url.path
+        render = next((r for s, r in (renderers or {}).items() if path.endswith(s)), None)
+        return (render or error_response)(error)
+
+    async def on_api_error(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, ApiError)
-        return error_response(exc)
+        return respond(request, exc)
 
-    async def on_validation(_: Request, exc: Exception) -> JSONResponse:
+    async def on_validation(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, RequestValidationError)
-        return error_response(from_validation(exc))
+        return respond(request, from_validation(exc))
 
-    async def on_http(_: Request, exc: Exception) -> JSONResponse:
+    async def on_http(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, StarletteHTTPException)
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
-        return error_response(ApiError(exc.status_code, code, str(exc.detail)))
+        return respond(request, ApiError(exc.status_code, code, str(exc.detail)))
 
-    async def on_unexpected(_: Request, exc: Exception) -> JSONResponse:
+    async def on_unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unexpected error", exc_info=exc)
-        return error_response(ApiError(503, "unavailable", "the service could not answer"))
+        return respond(request, ApiError(503, "unavailable", "the service could not answer"))
 
     app.add_exception_handler(ApiError, on_api_error)
     app.add_exception_handler(RequestValidationError, on_validation)

@@ -3,7 +3,9 @@
 It validates and decodes input, fans out to the text and image deployments concurrently, falls
 back to the regex scorer when the text path fails or is too slow, asks the Policy deployment
 for the decision and shapes one response. It holds no model; every analyzer answers in the
-shape of ``deployments.signals``.
+shape of ``deployments.signals``. The native, batch, OpenAI and Perspective endpoints share that
+one path (``_content`` → ``_signals`` → Policy); ``serve_app.compat`` holds the foreign
+contracts and their mappings.
 """
 
 # No `from __future__ import annotations` here: FastAPI reads the route signatures at run time
@@ -14,9 +16,12 @@ import binascii
 import logging
 import time
 from collections.abc import Awaitable
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from fastapi import FastAPI
+from fastapi.exceptions import RequestValidationError
+from pydantic import ValidationError
 from ray import serve
 from ray.serve.handle import DeploymentHandle
 from starlette.responses import JSONResponse
@@ -24,10 +29,34 @@ from starlette.responses import JSONResponse
 from deployments.image.decode import check_image
 from deployments.policy.model import Decision, UnknownPolicyError
 from deployments.signals import CategoryInfo, InputError, Signal
-from serve_app.errors import ApiError, install_error_handlers
+from serve_app.compat.errors import (
+    GoogleErrorResponse,
+    OpenAIErrorResponse,
+    google_error,
+    openai_error,
+    responses,
+)
+from serve_app.compat.openai import (
+    OpenAIModerationRequest,
+    OpenAIModerationResponse,
+    openai_response,
+    openai_result,
+    parse_inputs,
+)
+from serve_app.compat.perspective import (
+    AnalyzeCommentRequest,
+    AnalyzeCommentResponse,
+    analyze_response,
+    checked_text,
+    sentence_spans,
+)
+from serve_app.errors import ApiError, from_validation, install_error_handlers
 from serve_app.schemas import (
+    BatchRequest,
+    BatchResponse,
     CategoriesResponse,
     CategoryDescription,
+    ErrorBody,
     ErrorResponse,
     HealthResponse,
     ModerationRequest,
@@ -55,7 +84,17 @@ app = FastAPI(
     version="0.1.0",
     description="Self-hosted content moderation: category scores and a policy decision.",
 )
-install_error_handlers(app)
+install_error_handlers(
+    app, {"/v1/moderations": openai_error, "/v1alpha1/comments:analyze": google_error}
+)
+OPENAI_ERRORS = responses(
+    OpenAIErrorResponse,
+    {400: "Invalid input, a remote image URL, an image that cannot be used", 503: "Unavailable"},
+)
+GOOGLE_ERRORS = responses(
+    GoogleErrorResponse,
+    {400: "INVALID_ARGUMENT, e.g. an unknown requested attribute", 503: "UNAVAILABLE"},
+)
 
 
 async def _within(awaitable: Awaitable[T], timeout: float) -> T:
@@ -91,6 +130,61 @@ def as_api_error(error: InputError) -> ApiError:
     return ApiError(error.status, error.code, error.message, error.field)
 
 
+def error_body(error: ApiError) -> ErrorResponse:
+    """An error as one batch item's result, in the native error shape."""
+    return ErrorResponse(error=ErrorBody(code=error.code, message=error.message, field=error.field))
+
+
+@dataclass(frozen=True)
+class Analysis:
+    """What the graph made of one piece of content: the signals and the policy's decision."""
+
+    signals: list[Signal]
+    decision: Decision
+
+
+def native_response(
+    request: ModerationRequest, analysis: Analysis, started: float
+) -> ModerationResponse:
+    decision, present = analysis.decision, analysis.signals
+    return ModerationResponse(
+        content_id=request.content_id,
+        decision=decision.decision,
+        is_approved=decision.decision == "allow",
+        confidence_score=decision.confidence_score,
+        flagged_categories=list(decision.flagged_categories),
+        category_scores=dict(decision.category_scores),
+        processing_time_ms=round((time.perf_counter() - started) * 1000, 2),
+        model_version="+".join(s.model_version for s in present) or "none",
+        degraded=decision.degraded,
+        details={
+            "policy": decision.policy,
+            "reasons": list(decision.reasons),
+            "analyzers": {
+                s.analyzer: {"model_version": s.model_version, "scores": s.scores, **s.details}
+                for s in present
+            },
+        },
+    )
+
+
+@dataclass(frozen=True)
+class _Scored:
+    """A batch item that passed validation and has its signals, waiting for its decision."""
+
+    request: ModerationRequest
+    signals: list[Signal]
+    image_expected: bool
+
+
+def _batch_result(
+    item: _Scored, decision: Decision | UnknownPolicyError, started: float
+) -> ModerationResponse | ErrorResponse:
+    if isinstance(decision, UnknownPolicyError):
+        return error_body(ApiError(422, "unknown_policy", str(decision), "policy"))
+    return native_response(item.request, Analysis(item.signals, decision), started)
+
+
 @serve.deployment(name="Ingress", max_ongoing_requests=256, ray_actor_options={"num_cpus": 0.1})
 @serve.ingress(app)
 class Ingress:
@@ -115,8 +209,19 @@ class Ingress:
         summary="Moderate one post (text, image or both)",
     )
     async def moderate(self, request: ModerationRequest) -> ModerationResponse:
+        return await self._moderate(request, self.settings.text_timeout_s)
+
+    async def _moderate(self, request: ModerationRequest, timeout: float) -> ModerationResponse:
         started = time.perf_counter()
-        text = request.text if request.text and request.text.strip() else None
+        text, image = self._content(request.text, request.image_base64)
+        analysis = await self._analyze(text, image, request.policy, request.platform, timeout)
+        return native_response(request, analysis, started)
+
+    def _content(
+        self, text: str | None, image_base64: str | None
+    ) -> tuple[str | None, bytes | None]:
+        """Validated text (None when blank) and decoded image: the checks every endpoint shares."""
+        text = text if text and text.strip() else None
         if text is not None and len(text) > self.settings.max_text_chars:
             raise ApiError(
                 413,
@@ -124,39 +229,34 @@ class Ingress:
                 f"text is over {self.settings.max_text_chars} characters",
                 "text",
             )
-        image = decode_image(request.image_base64, self.settings) if request.image_base64 else None
+        image = decode_image(image_base64, self.settings) if image_base64 else None
+        return text, image
+
+    async def _analyze(
+        self,
+        text: str | None,
+        image: bytes | None,
+        policy: str | None,
+        platform: str,
+        timeout: float,
+    ) -> Analysis:
+        """Signals from text and image, then the policy's decision on them."""
+        signals = await self._signals(text, image, timeout)
+        decision = await self._decide(signals, policy, platform, image_expected=image is not None)
+        return Analysis(signals, decision)
+
+    async def _signals(self, text: str | None, image: bytes | None, timeout: float) -> list[Signal]:
+        """The text and image analyzers' signals, asked concurrently; absent content is skipped."""
         signals = await asyncio.gather(
-            self._text_signal(text) if text is not None else _none(),
+            self._text_signal(text, timeout) if text is not None else _none(),
             self._image_signal(image) if image is not None else _none(),
         )
-        present = [s for s in signals if s is not None]
-        decision = await self._decide(present, request, image_expected=image is not None)
-        return ModerationResponse(
-            content_id=request.content_id,
-            decision=decision.decision,
-            is_approved=decision.decision == "allow",
-            confidence_score=decision.confidence_score,
-            flagged_categories=list(decision.flagged_categories),
-            category_scores=dict(decision.category_scores),
-            processing_time_ms=round((time.perf_counter() - started) * 1000, 2),
-            model_version="+".join(s.model_version for s in present) or "none",
-            degraded=decision.degraded,
-            details={
-                "policy": decision.policy,
-                "reasons": list(decision.reasons),
-                "analyzers": {
-                    s.analyzer: {"model_version": s.model_version, "scores": s.scores, **s.details}
-                    for s in present
-                },
-            },
-        )
+        return [s for s in signals if s is not None]
 
-    async def _text_signal(self, text: str) -> Signal:
+    async def _text_signal(self, text: str, timeout: float) -> Signal:
         """The ensemble's answer, or the regex fallback's when it fails or is too slow."""
         try:
-            signal: Signal = await _within(
-                self.text.classify.remote(text), self.settings.text_timeout_s
-            )
+            signal: Signal = await _within(self.text.classify.remote(text), timeout)
             return signal
         except Exception as exc:  # timeout, dead replica, shed load, model error: all degrade
             log.warning("text ensemble unavailable (%s); regex fallback answers", exc)
@@ -179,11 +279,11 @@ class Ingress:
         return result
 
     async def _decide(
-        self, signals: list[Signal], request: ModerationRequest, *, image_expected: bool
+        self, signals: list[Signal], policy: str | None, platform: str, *, image_expected: bool
     ) -> Decision:
         try:
             decision: Decision = await self.policy.decide.remote(
-                signals, request.policy, request.platform, image_expected
+                signals, policy, platform, image_expected
             )
         except UnknownPolicyError as exc:
             raise ApiError(422, "unknown_policy", str(exc), "policy") from None
@@ -238,3 +338,102 @@ class Ingress:
                 for i in infos
             )
         return CategoriesResponse(categories=listed)
+
+    @app.post(
+        "/v1/moderate/batch",
+        response_model=BatchResponse,
+        responses=ERRORS,
+        summary="Moderate up to max_batch_items posts in one call; each item answered on its own",
+    )
+    async def moderate_batch(self, request: BatchRequest) -> BatchResponse:
+        """Every item is in flight at once, so the text items fill TextEnsemble's batches."""
+        if len(request.items) > self.settings.max_batch_items:
+            raise ApiError(
+                413,
+                "batch_too_large",
+                f"a batch holds at most {self.settings.max_batch_items} items",
+                "items",
+            )
+        started = time.perf_counter()
+        scored = await asyncio.gather(*(self._batch_signals(item) for item in request.items))
+        pending = [s for s in scored if isinstance(s, _Scored)]
+        decisions: list[Decision | UnknownPolicyError] = (
+            await self.policy.decide_many.remote(
+                [
+                    (s.signals, s.request.policy, s.request.platform, s.image_expected)
+                    for s in pending
+                ]
+            )
+            if pending
+            else []
+        )
+        decided = iter(decisions)
+        results = [
+            _batch_result(s, next(decided), started) if isinstance(s, _Scored) else s
+            for s in scored
+        ]
+        return BatchResponse(results=results)
+
+    async def _batch_signals(self, raw: Any) -> _Scored | ErrorResponse:
+        """One item validated and scored, or its own error: one bad item never fails the rest."""
+        try:
+            request = ModerationRequest.model_validate(raw)
+            text, image = self._content(request.text, request.image_base64)
+            signals = await self._signals(text, image, self.settings.batch_text_timeout_s)
+            return _Scored(request, signals, image_expected=image is not None)
+        except ValidationError as exc:
+            return error_body(from_validation(RequestValidationError(exc.errors())))
+        except ApiError as exc:
+            return error_body(exc)
+        except Exception as exc:
+            log.exception("batch item failed", exc_info=exc)
+            return error_body(ApiError(503, "unavailable", "this item could not be answered"))
+
+    @app.post(
+        "/v1/moderations",
+        response_model=OpenAIModerationResponse,
+        responses=OPENAI_ERRORS,
+        summary="OpenAI-compatible moderation (text, list of texts, image data URLs)",
+    )
+    async def openai_moderations(self, request: OpenAIModerationRequest) -> dict[str, Any]:
+        inputs = parse_inputs(request, self.settings.max_batch_items)
+        try:
+            contents = [self._content(i.text, i.image_base64) for i in inputs]
+        except ApiError as exc:
+            raise ApiError(exc.status, exc.code, exc.message, "input") from None
+        timeout = self._fan_out_timeout(len(contents))
+        signals = await asyncio.gather(*(self._signals(t, i, timeout) for t, i in contents))
+        decisions = await self.policy.decide_many.remote(
+            [
+                (s, None, "custom", i is not None)
+                for s, (_, i) in zip(signals, contents, strict=True)
+            ]
+        )
+        results = []
+        for signal, decision in zip(signals, decisions, strict=True):
+            if isinstance(decision, UnknownPolicyError):  # only if the default policy went away
+                raise ApiError(503, "unavailable", str(decision))
+            results.append(openai_result(signal, decision.flagged_categories))
+        return openai_response(request.model, results)
+
+    @app.post(
+        "/v1alpha1/comments:analyze",
+        response_model=AnalyzeCommentResponse,
+        response_model_exclude_none=True,
+        responses=GOOGLE_ERRORS,
+        summary="Perspective-compatible comment analysis (summary and per-sentence scores)",
+    )
+    async def analyze_comment(self, request: AnalyzeCommentRequest) -> dict[str, Any]:
+        text = checked_text(request, self.settings.max_text_chars)
+        spans = (
+            sentence_spans(text, self.settings.max_batch_items) if request.spanAnnotations else []
+        )
+        texts = [text] + [text[begin:end] for begin, end in spans]
+        timeout = self._fan_out_timeout(len(texts))
+        signals = await asyncio.gather(*(self._text_signal(t, timeout) for t in texts))
+        scored = list(zip(spans, (s.scores for s in signals[1:]), strict=True))
+        return analyze_response(request, signals[0].scores, scored)
+
+    def _fan_out_timeout(self, calls: int) -> float:
+        """Calls put in flight together queue behind each other: give them the batch budget."""
+        return self.settings.text_timeout_s if calls == 1 else self.settings.batch_text_timeout_s

@@ -8,7 +8,7 @@ bytes) are checked by the ingress, so that the one place they are configured is 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -92,3 +92,41 @@ class ErrorBody(BaseModel):
 
 class ErrorResponse(BaseModel):
     error: ErrorBody
+
+
+class BatchRequest(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "items": [
+                        {
+                            "content_id": "post-1",
+                            "text": "you are a worthless idiot",
+                            "author_id": "user-42",
+                            "platform": "reddit",
+                        },
+                        {
+                            "content_id": "post-2",
+                            "text": "thanks, this helped a lot",
+                            "author_id": "user-7",
+                            "platform": "reddit",
+                        },
+                    ]
+                }
+            ]
+        },
+    )
+
+    items: list[Any] = Field(
+        min_length=1,
+        description="Native /v1/moderate requests (at most max_batch_items), each validated on "
+        "its own so one bad item never fails the batch.",
+    )
+
+
+class BatchResponse(BaseModel):
+    results: list[ModerationResponse | ErrorResponse] = Field(
+        description="One per item, in order: the native response or that item's error."
+    )

@@ -46,6 +46,15 @@ class Settings(BaseModel):
     device: str = Field(
         "auto", pattern="^(auto|cpu|cuda(:[0-9]+)?)$", description="Torch device for models."
     )
+    max_batch_items: int = Field(
+        256, gt=0, description="Most items in one batch call (and inputs or spans in one request)."
+    )
+    batch_text_timeout_s: float = Field(
+        30.0,
+        gt=0,
+        description="Wait this long for the text ensemble per item of a batch (items queue behind "
+        "each other) before the regex fallback.",
+    )
 
     def resolved_policy_dir(self) -> Path:
         path = self.policy_dir.expanduser()

@@ -1,0 +1,32 @@
+"""The Policy deployment's batch call (plain class, Ray is not started)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from deployments.policy.deployment import Policy as Deployed
+from deployments.policy.model import UnknownPolicyError, policies_user_config
+from deployments.signals import Signal
+
+POLICY_DIR = Path(__file__).resolve().parents[3] / "configs" / "policies"
+
+
+def text(**scores: float) -> Signal:
+    return Signal("text", "text", "test", scores)
+
+
+def test_decide_many_answers_each_item_like_decide() -> None:
+    replica = Deployed.func_or_class()  # type: ignore[attr-defined]
+    replica.reconfigure(policies_user_config(POLICY_DIR))
+    requests = [
+        ([text(toxicity=0.9)], None, "twitter", False),
+        ([text(toxicity=0.1)], "nope", "twitter", False),
+        ([text(toxicity=0.65)], "strict", "reddit", False),
+        ([], None, "custom", True),
+    ]
+    results = replica.decide_many(requests)
+    assert isinstance(results[1], UnknownPolicyError)
+    for request, result in zip(requests, results, strict=True):
+        if not isinstance(result, UnknownPolicyError):
+            assert result == replica.decide(*request)
+    assert [getattr(r, "decision", None) for r in results] == ["block", None, "block", "review"]
