@@ -14,11 +14,14 @@ import statistics
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 import numpy as np
 from PIL import Image
+
+if TYPE_CHECKING:
+    from deployments.text.model import TextModel
 
 
 def sample_texts(data_dir: Path, n: int) -> list[str]:
@@ -52,12 +55,10 @@ def items_per_s(predict: Callable[[list[Any]], object], items: list[Any], batch:
 SHORT_TEXT_CHARS = 120  # a chat message or a short comment
 
 
-def raw_text(texts: list[str], batch: int = 32) -> dict[str, float]:
+def raw_text(model: TextModel, texts: list[str], batch: int = 32) -> dict[str, float]:
     """Texts/s of the ensemble on the sample, and on its short texts alone (cost grows with
     length, and the validation sets mix tweets with long forum posts)."""
-    from deployments.text.model import TextModel
-
-    predict = TextModel(device="cpu").predict
+    predict = model.predict
     short = [t for t in texts if len(t) <= SHORT_TEXT_CHARS]
     return {
         "texts": len(texts),
@@ -126,7 +127,9 @@ def http_bench(url: str, texts: list[str], requests: int, levels: list[int]) -> 
     return {"levels": [asyncio.run(http_level(url, bodies, c)) for c in levels]}
 
 
-def batch_vs_raw(url: str, texts: list[str], repeats: int = 3) -> dict[str, Any]:
+def batch_vs_raw(
+    model: TextModel, url: str, texts: list[str], repeats: int = 3
+) -> dict[str, Any]:
     """``/v1/moderate/batch`` over ``texts`` against ``TextModel.score`` on them, same run.
 
     The ratio is what the whole HTTP path (parsing, fan-out, Serve's batching, policy, response)
@@ -135,13 +138,10 @@ def batch_vs_raw(url: str, texts: list[str], repeats: int = 3) -> dict[str, Any]
     """
     import torch
 
-    from deployments.text.model import TextModel
-
     try:
         httpx.get(f"{url}/v1/health", timeout=5).raise_for_status()
     except httpx.HTTPError as exc:
         return {"skipped": f"no modserve at {url} ({type(exc).__name__}); start it with make serve"}
-    model = TextModel(device="cpu")
     items = [
         {"content_id": f"batch-{i}", "text": t, "author_id": "bench", "platform": "custom"}
         for i, t in enumerate(texts)
@@ -186,12 +186,17 @@ def run_bench(
     data_dir: Path,
     batch_texts: int = 256,
 ) -> dict[str, Any]:
+    from deployments.text.model import TextModel
+
+    model = TextModel(device="cpu")
     sample = sample_texts(data_dir, texts)
     report = {
-        "raw_text": raw_text(sample),
+        "raw_text": raw_text(model, sample),
         "raw_image": raw_image(sample_images(images)),
         "http_moderate_text": http_bench(url, sample, requests, concurrencies),
     }
     if batch_texts:
-        report["batch_vs_raw_text"] = batch_vs_raw(url, sample_texts(data_dir, batch_texts))
+        report["batch_vs_raw_text"] = batch_vs_raw(
+            model, url, sample_texts(data_dir, batch_texts)
+        )
     return report
