@@ -216,7 +216,7 @@ def _score(
         fn_constructor_kwargs={"spec": spec, "threads": plan.threads},
         batch_size=cfg.batch_size,
         batch_format="pyarrow",
-        concurrency=plan.actors,
+        compute=ray.data.ActorPoolStrategy(size=plan.actors),
         num_cpus=plan.num_cpus,
         num_gpus=plan.num_gpus or None,
     )
