@@ -123,6 +123,30 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_bulk(args: argparse.Namespace) -> int:
+    from serve_app.bulk import BulkError, config_from_args, print_summary, run_bulk
+
+    try:
+        print_summary(run_bulk(config_from_args(args)))
+    except BulkError as exc:
+        raise CliError(str(exc)) from None
+    return 0
+
+
+def cmd_bulk_synth(args: argparse.Namespace) -> int:
+    from serve_app.bulk_shards import BulkError
+    from serve_app.bulk_synth import synth_rows, validation_texts, write_rows
+
+    texts = validation_texts(_data_dir(args.data), max_chars=args.max_chars)
+    try:
+        rows = write_rows(Path(args.out), synth_rows(texts, args.n, seed=args.seed,
+                                                     bad_every=args.bad_every))
+    except BulkError as exc:
+        raise CliError(str(exc)) from None
+    print(f"{rows} rows from {len(texts)} validation texts written to {args.out}")
+    return 0
+
+
 def _data_dir(value: str | None) -> Path:
     path = Path(value) if value else DEFAULT_DATA
     if not path.is_dir():
@@ -189,6 +213,20 @@ def parser() -> argparse.ArgumentParser:
         "--batch-texts", type=int, default=256, help="texts for /v1/moderate/batch vs raw (0: skip)"
     )
     bench.set_defaults(func=cmd_bench)
+
+    from serve_app.bulk import add_arguments as add_bulk_arguments
+
+    bulk = sub.add_parser("bulk", help="moderate a stored dataset with Ray Data (resumable)")
+    add_bulk_arguments(bulk)
+    bulk.set_defaults(func=cmd_bulk)
+    synth = sub.add_parser("bulk-synth", help="synthetic bulk input from the validation texts")
+    synth.add_argument("n", type=int, help="rows")
+    synth.add_argument("out", help="output file: .jsonl, .csv or .parquet")
+    synth.add_argument("--data", help=f"labelled data folder (default {DEFAULT_DATA})")
+    synth.add_argument("--max-chars", type=int, default=280, help="longest text drawn")
+    synth.add_argument("--seed", type=int, default=0)
+    synth.add_argument("--bad-every", type=int, default=0, help="every k-th row is bad (0: none)")
+    synth.set_defaults(func=cmd_bulk_synth)
     return root
 
 

@@ -1,0 +1,53 @@
+"""Pool sizing, the synthetic input and the command line of the bulk job, without Ray."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from serve_app.bulk import READ_CPUS, PoolPlan, size_pool
+from serve_app.bulk_shards import read_records
+from serve_app.bulk_synth import synth_rows, write_rows
+from serve_app.cli import main
+
+
+def test_on_a_free_two_core_machine_one_actor_uses_both_cores() -> None:
+    assert size_pool(2, 2, 0) == PoolPlan(actors=1, threads=2, num_cpus=2 - READ_CPUS, num_gpus=0)
+
+
+def test_beside_a_serve_application_actors_ask_only_for_what_is_free() -> None:
+    plan = size_pool(2, 0.3, 0)
+    assert plan.threads == 2 and plan.num_cpus <= 0.3 - READ_CPUS + 1e-9
+    assert size_pool(2, 0.1, 0).num_cpus > 0
+
+
+def test_cpu_cluster_gets_an_actor_per_four_cores_and_gpus_are_shared() -> None:
+    assert size_pool(16, 16, 0).actors == 4
+    gpu = size_pool(8, 8, 1, gpu_fraction=0.25)
+    assert (gpu.actors, gpu.num_gpus, gpu.threads) == (4, 0.25, 1)
+    assert size_pool(8, 8, 2, actors=3).num_gpus == 0.25
+
+
+@pytest.mark.parametrize("suffix", [".jsonl", ".csv", ".parquet"])
+def test_synthetic_rows_round_trip_with_unique_ids_and_bad_rows(
+    tmp_path: Path, suffix: str
+) -> None:
+    path = tmp_path / f"synth{suffix}"
+    assert write_rows(path, synth_rows(["a", "b", "c"], 10, seed=1, bad_every=4)) == 10
+    rows = list(read_records(path))
+    assert len(rows) == 10
+    good = [r for i, r in enumerate(rows) if (i + 1) % 4]
+    assert [r["id"] for r in good] == [f"synth-{i + 1:07d}" for i in range(10) if (i + 1) % 4]
+    assert {r["text"] for r in good} == {"a", "b", "c"}
+    assert not rows[3]["id"] and not (rows[7]["text"] or "")
+
+
+def test_bulk_refuses_an_unknown_policy_in_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    src = tmp_path / "in.jsonl"
+    src.write_text('{"id": "1", "text": "a"}\n')
+    assert main(["bulk", str(src), str(tmp_path / "out"), "--policy", "nosuch"]) == 2
+    err = capsys.readouterr().err
+    assert "unknown policy 'nosuch'" in err and err.count("\n") == 1
