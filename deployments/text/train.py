@@ -177,11 +177,13 @@ def train_text(
     cache_path: Path | None = None,
     sources: Sequence[str] | None = None,
     device: str = "auto",
+    extra: Sequence[Example] = (),
 ) -> dict[str, Any]:
     """Train, evaluate on validation, and write the artifact + metrics JSON into ``out_dir``."""
     started = time.time()
     torch.manual_seed(cfg.seed)
     examples = load_examples(data_dir, sources, max_per_source=cfg.max_per_source, seed=cfg.seed)
+    examples += extra  # e.g. reviewer labels (load_jsonl_examples), never subsampled
     train = [e for e in examples if e.split == "train"]
     val = [e for e in examples if e.split == "validation"]
     is_cal = np.array([_stable_bucket(e.text, cfg.calibration_share) == 0 for e in train])
