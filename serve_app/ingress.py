@@ -25,6 +25,8 @@ from deployments.image.decode import check_image
 from deployments.policy.model import Decision, UnknownPolicyError
 from deployments.signals import CategoryInfo, InputError, Signal
 from serve_app.errors import ApiError, install_error_handlers
+from serve_app.ops import Ops, install_ops
+from serve_app.ratelimit import Limit
 from serve_app.schemas import (
     CategoriesResponse,
     CategoryDescription,
@@ -56,6 +58,7 @@ app = FastAPI(
     description="Self-hosted content moderation: category scores and a policy decision.",
 )
 install_error_handlers(app)
+install_ops(app)  # API keys, per-key limits, the review API and page (serve_app/ops.py)
 
 
 async def _within(awaitable: Awaitable[T], timeout: float) -> T:
@@ -107,6 +110,7 @@ class Ingress:
         self.fallback = fallback
         self.policy = policy
         self.settings = Settings(**settings)
+        self.ops = Ops.start(self.settings, app, self._policy_limit)
 
     @app.post(
         "/v1/moderate",
@@ -116,6 +120,7 @@ class Ingress:
     )
     async def moderate(self, request: ModerationRequest) -> ModerationResponse:
         started = time.perf_counter()
+        await self.ops.admit(request.author_id, request.policy)  # 429 over the author's limit
         text = request.text if request.text and request.text.strip() else None
         if text is not None and len(text) > self.settings.max_text_chars:
             raise ApiError(
@@ -131,7 +136,7 @@ class Ingress:
         )
         present = [s for s in signals if s is not None]
         decision = await self._decide(present, request, image_expected=image is not None)
-        return ModerationResponse(
+        response = ModerationResponse(
             content_id=request.content_id,
             decision=decision.decision,
             is_approved=decision.decision == "allow",
@@ -150,6 +155,12 @@ class Ingress:
                 },
             },
         )
+        self.ops.record(request, response)  # audit log; the review queue for `review`
+        return response
+
+    async def _policy_limit(self, policy: str | None) -> Limit | None:
+        limit: tuple[float, int] | None = await self.policy.rate_limit.remote(policy)
+        return Limit(*limit) if limit else None
 
     async def _text_signal(self, text: str) -> Signal:
         """The ensemble's answer, or the regex fallback's when it fails or is too slow."""
@@ -183,7 +194,7 @@ class Ingress:
     ) -> Decision:
         try:
             decision: Decision = await self.policy.decide.remote(
-                signals, request.policy, request.platform, image_expected
+                signals, request.policy, request.platform, image_expected, request.text
             )
         except UnknownPolicyError as exc:
             raise ApiError(422, "unknown_policy", str(exc), "policy") from None

@@ -47,11 +47,20 @@ class Policy:
         logger.info("policies loaded: %s (default %r)", self.names(), default)
 
     def decide(
-        self, signals: list[Signal], policy: str | None, platform: str, image_expected: bool
+        self,
+        signals: list[Signal],
+        policy: str | None,
+        platform: str,
+        image_expected: bool,
+        text: str | None = None,
     ) -> Decision:
         """Raises ``UnknownPolicyError`` when ``policy`` names no loaded policy."""
         chosen = self._get(policy or self._default)
-        return decide(chosen, platform, signals, image_expected=image_expected)
+        return decide(chosen, platform, signals, image_expected=image_expected, text=text)
+
+    def rate_limit(self, policy: str | None) -> tuple[float, int] | None:
+        """The policy's per-author (per second, burst), or None for the settings' default."""
+        return self._get(policy or self._default).rate_limit
 
     def ready(self) -> bool:
         """A policy set is loaded (reconfigure runs before the replica takes requests)."""
