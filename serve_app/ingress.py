@@ -45,9 +45,11 @@ ERRORS: dict[int | str, dict[str, Any]] = {
     status: {"model": ErrorResponse, "description": text}
     for status, text in {
         400: "Malformed JSON, bad base64 or an image that cannot be decoded",
+        401: "API keys are enabled and the request has no valid one",
         413: "Text or image over the size limits",
         415: "Image in a format other than JPEG, PNG, WEBP or GIF",
         422: "A missing or invalid field, or an unknown platform or policy",
+        429: "Over the rate limit of this author or API key; see Retry-After",
         503: "The service cannot answer right now",
     }.items()
 }
@@ -155,7 +157,7 @@ class Ingress:
                 },
             },
         )
-        self.ops.record(request, response)  # audit log; the review queue for `review`
+        self.ops.record(request, response, decision.queued)  # audit log and review queue
         return response
 
     async def _policy_limit(self, policy: str | None) -> Limit | None:

@@ -155,12 +155,11 @@ class Ops:
 
     # --- access and limits ---------------------------------------------------------------
 
-    def check_admin(self, request: Request) -> str:
-        """The admin token must match; returns it hashed (an actor id for the audit log)."""
+    def check_admin(self, request: Request) -> None:
+        """The admin token must match (401 otherwise, also when none is configured)."""
         digest = self.settings.admin_token_sha256
         if digest is None or not matches(presented_secret(request), (digest,)):
             raise ApiError(401, "unauthorized", "a valid admin token is required")
-        return digest[:12]
 
     async def check_api_key(self, request: Request) -> None:
         keys = self.settings.api_key_sha256
@@ -204,15 +203,15 @@ class Ops:
 
     # --- recording -----------------------------------------------------------------------
 
-    def record(self, request: Any, response: Any) -> None:
-        """Audit one decision; queue it for review when the decision is ``review``.
+    def record(self, request: Any, response: Any, queued: bool) -> None:
+        """Audit one decision; queue it for review when the policy says so (``queued``).
 
         ``request``/``response`` are the native ModerationRequest/ModerationResponse (read by
         attribute, so other endpoints can pass objects of the same shape).
         """
         policy = str(response.details.get("policy", ""))
         item = None
-        if response.decision == "review":
+        if queued:
             item = NewReview(
                 content_id=request.content_id,
                 author_id=request.author_id,

@@ -148,6 +148,7 @@ class PolicyModel(BaseModel):
     platforms: dict[PlatformName, dict[CategoryKey, ThresholdsModel]] = Field(default_factory=dict)
     on_degraded: OnDegraded = "decide"
     on_missing_image: OnMissingImage = "review"
+    also_queue: list[Literal["allow", "block"]] = Field(default_factory=list)
     blocklist: BlocklistModel | None = None
     rate_limit: RateLimitModel | None = None
 
@@ -178,6 +179,7 @@ class Policy:
     source: str = "<dict>"
     blocklist: Blocklist | None = None
     rate_limit: tuple[float, int] | None = None  # (per second, burst)
+    also_queue: tuple[str, ...] = ()  # decisions queued for review besides "review"
 
     @classmethod
     def from_dict(cls, raw: Any, *, source: str = "<dict>") -> Policy:
@@ -202,6 +204,7 @@ class Policy:
             "on_missing_image": self.on_missing_image,
             **({"blocklist": self.blocklist.to_dict()} if self.blocklist else {}),
             **({"rate_limit": _rate_limit_dict(self.rate_limit)} if self.rate_limit else {}),
+            **({"also_queue": list(self.also_queue)} if self.also_queue else {}),
         }
 
 
@@ -227,6 +230,7 @@ def _from_model(model: PolicyModel, source: str) -> Policy:
         on_missing_image=model.on_missing_image,
         source=source,
         blocklist=_blocklist(model.blocklist),
+        also_queue=tuple(model.also_queue),
         rate_limit=(model.rate_limit.per_second, model.rate_limit.burst)
         if model.rate_limit
         else None,
@@ -557,6 +561,7 @@ class Decision:
     degraded: bool
     policy: str
     platform: str
+    queued: bool = False  # goes to the human review queue (every review, plus also_queue)
 
     @property
     def is_approved(self) -> bool:
@@ -615,6 +620,7 @@ def decide(
         reasons=reasons,
         degraded=bool(degraded),
         policy=policy.name,
+        queued=decision == "review" or decision in policy.also_queue,
         platform=platform,
     )
 

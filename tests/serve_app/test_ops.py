@@ -50,7 +50,7 @@ def make_app(store: ReviewStore, **settings: Any) -> tuple[FastAPI, Ops]:
             degraded=False,
             details={"policy": "default", "reasons": ["insult 0.60 >= review 0.50"]},
         )
-        ops.record(request, response)
+        ops.record(request, response, queued=decision == "review")
         return response
 
     return app, ops

@@ -86,3 +86,15 @@ def test_re2_stays_linear_on_a_catastrophic_pattern() -> None:
     started = time.perf_counter()
     assert blocklist.matches("a" * 50_000 + "!") == []
     assert time.perf_counter() - started < 1.0
+
+
+def test_review_and_marked_decisions_are_queued() -> None:
+    plain, marked = policy(), policy(also_queue=["block"])
+    for signal, queued_plain, queued_marked in [
+        (text_signal(0.1), False, False),
+        (text_signal(0.6), True, True),
+        (text_signal(0.95), False, True),
+    ]:
+        assert decide(plain, "reddit", [signal], image_expected=False).queued is queued_plain
+        assert decide(marked, "reddit", [signal], image_expected=False).queued is queued_marked
+    assert Policy.from_dict(marked.to_dict()).also_queue == ("block",)
