@@ -15,6 +15,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, Field
 from starlette.responses import HTMLResponse
 
+from deployments.signals import ALL_CATEGORIES
 from serve_app.errors import ApiError
 from serve_app.reviews import (
     AuditEvent,
@@ -185,6 +186,9 @@ def claim_review(review_id: str, body: ClaimRequest, ops: OpsDep) -> Review:
 def resolve_review(review_id: str, body: ResolveRequest, ops: OpsDep) -> Review:
     if body.resolution == "label" and not body.labels:
         raise ApiError(422, "missing_field", "resolution 'label' needs labels", "labels")
+    unknown = sorted(set(body.labels or ()) - set(ALL_CATEGORIES))
+    if unknown:
+        raise ApiError(422, "invalid_field", f"unknown categories {unknown}", "labels")
     try:
         item = ops.store.resolve(review_id, body.reviewer, body.resolution, body.labels)
     except StoreError as exc:

@@ -116,6 +116,8 @@ def test_review_api_errors_keep_the_one_shape(store: SqliteStore) -> None:
         assert missing.status_code == 404 and missing.json()["error"]["field"] == "review_id"
         label = {"reviewer": "ana", "resolution": "label"}
         assert admin(client, "POST", "/v1/reviews/x/resolve", json=label).status_code == 422
+        typo = {**label, "labels": {"insluT": 1.0}}
+        assert admin(client, "POST", "/v1/reviews/x/resolve", json=typo).status_code == 422
         bad = admin(client, "POST", "/v1/reviews/x/resolve", json={"reviewer": "a"})
         assert bad.status_code == 422 and bad.json()["error"]["field"] == "resolution"
 
