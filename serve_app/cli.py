@@ -1,4 +1,4 @@
-"""The ``modserve`` command: train, evaluate, check policies, benchmark.
+"""The ``modserve`` command: train, evaluate, check policies, benchmark, export reviews.
 
 Each subcommand is a thin shell over a plain function; errors print one line and exit non-zero
 (2 for bad usage or input, 1 for a failed check) instead of a traceback.
@@ -11,8 +11,12 @@ import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from serve_app.settings import REPO_ROOT
+
+if TYPE_CHECKING:
+    from deployments.text.data import Example
 
 DEFAULT_DATA = REPO_ROOT.parent / "shared" / "data"
 DEFAULT_POLICY = REPO_ROOT / "configs" / "policies" / "default.yaml"
@@ -42,7 +46,10 @@ def cmd_train_text(args: argparse.Namespace) -> int:
     )
     out = Path(args.out) if args.out else ARTIFACT_DIR
     cache = None if args.no_cache else REPO_ROOT / ".cache"
-    metrics = train_text(data, out, cfg, cache_dir=cache, sources=args.sources or None)
+    extra = _review_examples(args.reviews or [])
+    metrics = train_text(
+        data, out, cfg, cache_dir=cache, sources=args.sources or None, extra=extra
+    )
     print(json.dumps({k: metrics[k] for k in ("version", "rows", "advertised", "seconds")}))
     print(f"artifact and metrics.json written to {out}")
     return 0
@@ -147,6 +154,40 @@ def cmd_bulk_synth(args: argparse.Namespace) -> int:
     return 0
 
 
+def _review_examples(paths: Sequence[str]) -> list[Example]:
+    from deployments.text.data import load_jsonl_examples
+
+    examples: list[Example] = []
+    for path in paths:
+        if not Path(path).is_file():
+            raise CliError(f"{path}: no such file")
+        try:
+            examples += load_jsonl_examples(Path(path))
+        except ValueError as exc:
+            raise CliError(str(exc)) from None
+    return examples
+
+
+def cmd_reviews_export(args: argparse.Namespace) -> int:
+    from serve_app.reviews import StoreUnavailable, export_jsonl, open_store
+    from serve_app.settings import SettingsError, load_settings
+
+    try:
+        settings = load_settings()
+    except SettingsError as exc:
+        raise CliError(str(exc)) from None
+    store = open_store(settings.database_url, settings.resolved_data_dir())
+    try:
+        with open(args.out, "w", encoding="utf-8") as out:
+            written = export_jsonl(store, out)
+    except (OSError, StoreUnavailable) as exc:
+        raise CliError(str(exc)) from None
+    finally:
+        store.close()
+    print(f"{written} resolved items written to {args.out}")
+    return 0
+
+
 def _data_dir(value: str | None) -> Path:
     path = Path(value) if value else DEFAULT_DATA
     if not path.is_dir():
@@ -168,6 +209,9 @@ def parser() -> argparse.ArgumentParser:
     text.add_argument("--epochs", type=int, default=8)
     text.add_argument("--seed", type=int, default=13)
     text.add_argument("--no-cache", action="store_true", help="do not reuse cached embeddings")
+    text.add_argument(
+        "--reviews", action="append", metavar="FILE", help="also train on this JSONL export"
+    )
     text.set_defaults(func=cmd_train_text)
 
     evaluate = sub.add_parser("eval", help="evaluate a model").add_subparsers(
@@ -227,6 +271,14 @@ def parser() -> argparse.ArgumentParser:
     synth.add_argument("--seed", type=int, default=0)
     synth.add_argument("--bad-every", type=int, default=0, help="every k-th row is bad (0: none)")
     synth.set_defaults(func=cmd_bulk_synth)
+
+
+    reviews = sub.add_parser("reviews", help="review queue tools").add_subparsers(
+        dest="what", required=True
+    )
+    export = reviews.add_parser("export", help="resolved items as JSONL training data")
+    export.add_argument("out", help="JSONL file to write (`train text --reviews` reads it)")
+    export.set_defaults(func=cmd_reviews_export)
     return root
 
 

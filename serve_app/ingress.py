@@ -51,6 +51,8 @@ from serve_app.compat.perspective import (
     sentence_spans,
 )
 from serve_app.errors import ApiError, from_validation, install_error_handlers
+from serve_app.ops import Ops, install_ops
+from serve_app.ratelimit import Limit
 from serve_app.schemas import (
     BatchRequest,
     BatchResponse,
@@ -87,6 +89,7 @@ app = FastAPI(
 install_error_handlers(
     app, {"/v1/moderations": openai_error, "/v1alpha1/comments:analyze": google_error}
 )
+install_ops(app)  # API keys, per-key limits, the review API and page (serve_app/ops.py)
 OPENAI_ERRORS = responses(
     OpenAIErrorResponse,
     {400: "Invalid input, a remote image URL, an image that cannot be used", 503: "Unavailable"},
@@ -173,6 +176,7 @@ class _Scored:
     """A batch item that passed validation and has its signals, waiting for its decision."""
 
     request: ModerationRequest
+    text: str | None  # as checked: None when blank
     signals: list[Signal]
     image_expected: bool
 
@@ -201,6 +205,7 @@ class Ingress:
         self.fallback = fallback
         self.policy = policy
         self.settings = Settings(**settings)
+        self.ops = Ops.start(self.settings, app, self._policy_limit)
 
     @app.post(
         "/v1/moderate",
@@ -213,9 +218,12 @@ class Ingress:
 
     async def _moderate(self, request: ModerationRequest, timeout: float) -> ModerationResponse:
         started = time.perf_counter()
+        await self.ops.admit(request.author_id, request.policy)  # 429 over the author's limit
         text, image = self._content(request.text, request.image_base64)
         analysis = await self._analyze(text, image, request.policy, request.platform, timeout)
-        return native_response(request, analysis, started)
+        response = native_response(request, analysis, started)
+        self.ops.record(request, response, analysis.decision.queued)  # audit log, review queue
+        return response
 
     def _content(
         self, text: str | None, image_base64: str | None
@@ -242,7 +250,9 @@ class Ingress:
     ) -> Analysis:
         """Signals from text and image, then the policy's decision on them."""
         signals = await self._signals(text, image, timeout)
-        decision = await self._decide(signals, policy, platform, image_expected=image is not None)
+        decision = await self._decide(
+            signals, policy, platform, image_expected=image is not None, text=text
+        )
         return Analysis(signals, decision)
 
     async def _signals(self, text: str | None, image: bytes | None, timeout: float) -> list[Signal]:
@@ -279,15 +289,25 @@ class Ingress:
         return result
 
     async def _decide(
-        self, signals: list[Signal], policy: str | None, platform: str, *, image_expected: bool
+        self,
+        signals: list[Signal],
+        policy: str | None,
+        platform: str,
+        *,
+        image_expected: bool,
+        text: str | None,
     ) -> Decision:
         try:
             decision: Decision = await self.policy.decide.remote(
-                signals, policy, platform, image_expected
+                signals, policy, platform, image_expected, text
             )
         except UnknownPolicyError as exc:
             raise ApiError(422, "unknown_policy", str(exc), "policy") from None
         return decision
+
+    async def _policy_limit(self, policy: str | None) -> Limit | None:
+        limit: tuple[float, int] | None = await self.policy.rate_limit.remote(policy)
+        return Limit(*limit) if limit else None
 
     @app.get("/v1/health", response_model=HealthResponse, summary="Liveness")
     async def health(self) -> HealthResponse:
@@ -360,7 +380,7 @@ class Ingress:
         decisions: list[Decision | UnknownPolicyError] = (
             await self.policy.decide_many.remote(
                 [
-                    (s.signals, s.request.policy, s.request.platform, s.image_expected)
+                    (s.signals, s.request.policy, s.request.platform, s.image_expected, s.text)
                     for s in pending
                 ]
             )
@@ -368,19 +388,26 @@ class Ingress:
             else []
         )
         decided = iter(decisions)
-        results = [
-            _batch_result(s, next(decided), started) if isinstance(s, _Scored) else s
-            for s in scored
-        ]
+        results: list[ModerationResponse | ErrorResponse] = []
+        for item in scored:
+            if not isinstance(item, _Scored):
+                results.append(item)
+                continue
+            decision = next(decided)
+            result = _batch_result(item, decision, started)
+            if isinstance(decision, Decision) and isinstance(result, ModerationResponse):
+                self.ops.record(item.request, result, decision.queued)
+            results.append(result)
         return BatchResponse(results=results)
 
     async def _batch_signals(self, raw: Any) -> _Scored | ErrorResponse:
         """One item validated and scored, or its own error: one bad item never fails the rest."""
         try:
             request = ModerationRequest.model_validate(raw)
+            await self.ops.admit(request.author_id, request.policy)
             text, image = self._content(request.text, request.image_base64)
             signals = await self._signals(text, image, self.settings.batch_text_timeout_s)
-            return _Scored(request, signals, image_expected=image is not None)
+            return _Scored(request, text, signals, image_expected=image is not None)
         except ValidationError as exc:
             return error_body(from_validation(RequestValidationError(exc.errors())))
         except ApiError as exc:
@@ -405,8 +432,8 @@ class Ingress:
         signals = await asyncio.gather(*(self._signals(t, i, timeout) for t, i in contents))
         decisions = await self.policy.decide_many.remote(
             [
-                (s, None, "custom", i is not None)
-                for s, (_, i) in zip(signals, contents, strict=True)
+                (s, None, "custom", i is not None, t)
+                for s, (t, i) in zip(signals, contents, strict=True)
             ]
         )
         results = []

@@ -8,14 +8,16 @@ A bad value stops ``build_app`` with every problem listed, rather than failing o
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 ENV_PREFIX = "MODSERVE_"
+_SHA256 = re.compile("[0-9a-f]{64}")
 
 
 class SettingsError(ValueError):
@@ -55,9 +57,56 @@ class Settings(BaseModel):
         description="Wait this long for the text ensemble per item of a batch (items queue behind "
         "each other) before the regex fallback.",
     )
+    # --- operations: review queue, audit log, rate limits, access (serve_app/ops.py) ---
+    data_dir: Path = Field(
+        REPO_ROOT / "data",
+        description="Folder for the embedded review store (reviews.sqlite3); relative to repo.",
+    )
+    database_url: str | None = Field(
+        None, description="PostgreSQL URL for the review store; unset: SQLite under data_dir."
+    )
+    redis_url: str | None = Field(
+        None, description="Redis URL for rate limits shared by replicas; unset: in-process."
+    )
+    rate_limit_per_s: float = Field(
+        10.0, gt=0, description="Requests per second per author and per API key (token refill)."
+    )
+    rate_limit_burst: int = Field(20, gt=0, description="Token bucket size (largest burst).")
+    review_lease_s: float = Field(300.0, gt=0, description="How long a reviewer's claim holds.")
+    review_buffer: int = Field(
+        10_000, gt=0, description="Decisions held in memory while the review store is down."
+    )
+    api_key_sha256: tuple[str, ...] = Field(
+        (),
+        description="SHA-256 hex of accepted API keys (comma-separated in the environment); "
+        "empty: moderation endpoints need no key.",
+    )
+    admin_token_sha256: str | None = Field(
+        None,
+        description="SHA-256 hex of the admin token for reviews; unset: the review API is closed.",
+    )
+
+    @field_validator("api_key_sha256", mode="before")
+    @classmethod
+    def _split_hashes(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return tuple(v.strip() for v in value.split(",") if v.strip())
+        return value
+
+    @field_validator("api_key_sha256", "admin_token_sha256")
+    @classmethod
+    def _sha256_hex(cls, value: Any) -> Any:
+        for digest in value if isinstance(value, tuple) else [value]:
+            if digest is not None and not _SHA256.fullmatch(digest):
+                raise ValueError("expected a SHA-256 hex digest (64 hex digits), not a key")
+        return value
 
     def resolved_policy_dir(self) -> Path:
         path = self.policy_dir.expanduser()
+        return path if path.is_absolute() else REPO_ROOT / path
+
+    def resolved_data_dir(self) -> Path:
+        path = self.data_dir.expanduser()
         return path if path.is_absolute() else REPO_ROOT / path
 
 

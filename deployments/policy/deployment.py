@@ -47,23 +47,32 @@ class Policy:
         logger.info("policies loaded: %s (default %r)", self.names(), default)
 
     def decide(
-        self, signals: list[Signal], policy: str | None, platform: str, image_expected: bool
+        self,
+        signals: list[Signal],
+        policy: str | None,
+        platform: str,
+        image_expected: bool,
+        text: str | None = None,
     ) -> Decision:
         """Raises ``UnknownPolicyError`` when ``policy`` names no loaded policy."""
         chosen = self._get(policy or self._default)
-        return decide(chosen, platform, signals, image_expected=image_expected)
+        return decide(chosen, platform, signals, image_expected=image_expected, text=text)
+
+    def rate_limit(self, policy: str | None) -> tuple[float, int] | None:
+        """The policy's per-author (per second, burst), or None for the settings' default."""
+        return self._get(policy or self._default).rate_limit
 
     def decide_many(
-        self, requests: list[tuple[list[Signal], str | None, str, bool]]
+        self, requests: list[tuple[list[Signal], str | None, str, bool, str | None]]
     ) -> list[Decision | UnknownPolicyError]:
         """``decide`` for a whole batch in one call: per item its decision or its policy error.
 
         One handle call per item costs more than the decisions themselves on a 256-item batch.
         """
         results: list[Decision | UnknownPolicyError] = []
-        for signals, policy, platform, image_expected in requests:
+        for signals, policy, platform, image_expected, text in requests:
             try:
-                results.append(self.decide(signals, policy, platform, image_expected))
+                results.append(self.decide(signals, policy, platform, image_expected, text))
             except UnknownPolicyError as exc:
                 results.append(exc)
         return results

@@ -19,6 +19,7 @@ import yaml
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
 from pydantic_core import ErrorDetails, PydanticCustomError
 
+from deployments.policy.blocklist import Blocklist, BlocklistAction, compile_pattern
 from deployments.signals import ALL_CATEGORIES, Signal
 
 PlatformName = Literal["twitter", "facebook", "reddit", "custom"]
@@ -105,6 +106,37 @@ class ThresholdsModel(BaseModel):
         return self
 
 
+def _re2_pattern(source: str) -> str:
+    try:
+        compile_pattern(source)
+    except ValueError as exc:
+        raise PydanticCustomError(
+            "invalid_pattern", "RE2 refuses the pattern: {reason}", {"reason": str(exc)}
+        ) from None
+    return source
+
+
+class BlocklistModel(BaseModel):
+    """Terms (whole words, any case) and RE2 patterns that decide ``action`` on a match."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    terms: list[Annotated[str, Field(min_length=1)]] = Field(default_factory=list)
+    patterns: list[Annotated[str, Field(min_length=1), AfterValidator(_re2_pattern)]] = Field(
+        default_factory=list
+    )
+    action: BlocklistAction = "block"
+
+
+class RateLimitModel(BaseModel):
+    """Token bucket per author for requests under this policy (overrides the settings)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    per_second: float = Field(gt=0)
+    burst: int = Field(gt=0, strict=True)
+
+
 class PolicyModel(BaseModel):
     """A policy file as written; see configs/policies/default.yaml for every field."""
 
@@ -116,6 +148,9 @@ class PolicyModel(BaseModel):
     platforms: dict[PlatformName, dict[CategoryKey, ThresholdsModel]] = Field(default_factory=dict)
     on_degraded: OnDegraded = "decide"
     on_missing_image: OnMissingImage = "review"
+    also_queue: list[Literal["allow", "block"]] = Field(default_factory=list)
+    blocklist: BlocklistModel | None = None
+    rate_limit: RateLimitModel | None = None
 
 
 # --- the policy as used (dataclasses, inside) -----------------------------------------------
@@ -142,6 +177,9 @@ class Policy:
     on_degraded: OnDegraded
     on_missing_image: OnMissingImage
     source: str = "<dict>"
+    blocklist: Blocklist | None = None
+    rate_limit: tuple[float, int] | None = None  # (per second, burst)
+    also_queue: tuple[str, ...] = ()  # decisions queued for review besides "review"
 
     @classmethod
     def from_dict(cls, raw: Any, *, source: str = "<dict>") -> Policy:
@@ -164,7 +202,14 @@ class Policy:
             "platforms": {p: _thresholds_dict(t) for p, t in self.platforms.items()},
             "on_degraded": self.on_degraded,
             "on_missing_image": self.on_missing_image,
+            **({"blocklist": self.blocklist.to_dict()} if self.blocklist else {}),
+            **({"rate_limit": _rate_limit_dict(self.rate_limit)} if self.rate_limit else {}),
+            **({"also_queue": list(self.also_queue)} if self.also_queue else {}),
         }
+
+
+def _rate_limit_dict(limit: tuple[float, int]) -> dict[str, float | int]:
+    return {"per_second": limit[0], "burst": limit[1]}
 
 
 def _thresholds_dict(table: Mapping[str, Thresholds]) -> dict[str, dict[str, float | None]]:
@@ -184,7 +229,18 @@ def _from_model(model: PolicyModel, source: str) -> Policy:
         on_degraded=model.on_degraded,
         on_missing_image=model.on_missing_image,
         source=source,
+        blocklist=_blocklist(model.blocklist),
+        also_queue=tuple(model.also_queue),
+        rate_limit=(model.rate_limit.per_second, model.rate_limit.burst)
+        if model.rate_limit
+        else None,
     )
+
+
+def _blocklist(model: BlocklistModel | None) -> Blocklist | None:
+    if model is None or not (model.terms or model.patterns):
+        return None
+    return Blocklist.of(model.terms, model.patterns, model.action)
 
 
 # --- checking ------------------------------------------------------------------------------
@@ -413,6 +469,10 @@ def _explain(error: ErrorDetails, loc: tuple[int | str, ...]) -> tuple[str, str 
         return f"threshold {value!r} is out of range", "thresholds are scores from 0 to 1"
     if kind in ("float_type", "float_parsing"):
         return f"expected a number or null, got {value!r}", "write e.g. 0.5, or null for never"
+    if kind == "invalid_pattern":
+        return error[
+            "msg"
+        ], "RE2 has no backreferences or lookaround; see github.com/google/re2/wiki/Syntax"
     if kind == "review_above_block":
         return error["msg"], "review must be <= block; scores between them go to human review"
     if kind == "literal_error":
@@ -428,11 +488,19 @@ def _explain(error: ErrorDetails, loc: tuple[int | str, ...]) -> tuple[str, str 
 def _allowed_keys(parent: tuple[int | str, ...]) -> tuple[str, ...]:
     if not parent:
         return tuple(PolicyModel.model_fields)
-    return tuple(ThresholdsModel.model_fields)
+    nested: dict[str, type[BaseModel]] = {
+        "blocklist": BlocklistModel,
+        "rate_limit": RateLimitModel,
+    }
+    return tuple(nested.get(str(parent[0]), ThresholdsModel).model_fields)
 
 
 def _literal_for(loc: tuple[int | str, ...]) -> Any:
-    return OnDegraded if loc == ("on_degraded",) else OnMissingImage
+    literals: dict[tuple[int | str, ...], Any] = {
+        ("on_degraded",): OnDegraded,
+        ("blocklist", "action"): BlocklistAction,
+    }
+    return literals.get(loc, OnMissingImage)
 
 
 def _missing_hint(key: str) -> str | None:
@@ -493,6 +561,7 @@ class Decision:
     degraded: bool
     policy: str
     platform: str
+    queued: bool = False  # goes to the human review queue (every review, plus also_queue)
 
     @property
     def is_approved(self) -> bool:
@@ -511,12 +580,18 @@ class _Hit:
 
 
 def decide(
-    policy: Policy, platform: str, signals: Sequence[Signal], *, image_expected: bool
+    policy: Policy,
+    platform: str,
+    signals: Sequence[Signal],
+    *,
+    image_expected: bool,
+    text: str | None = None,
 ) -> Decision:
     """Turn the signals for one post into allow / review / block under ``policy``.
 
     Scores are the maximum per category over all signals. A platform not named in the policy
-    uses its base thresholds. See ``Decision`` for how ``confidence_score`` is defined.
+    uses its base thresholds. See ``Decision`` for how ``confidence_score`` is defined. A
+    blocklist match in ``text`` raises the decision to the blocklist's action (confidence 1).
     """
     scores = _max_scores(signals)
     thresholds = policy.thresholds_for(platform)
@@ -532,16 +607,25 @@ def decide(
         reasons.append("degraded answer sent to review (on_degraded: review)")
     if image_expected and not any(s.modality == "image" for s in signals):
         decision = _missing_image(policy, decision, reasons)
+    confidence = _confidence(decision, hits, scores, thresholds)
+    listed = policy.blocklist.matches(text) if policy.blocklist and text else []
+    reasons += [f"blocklist {name}" for name in listed]
+    if listed and policy.blocklist and _RANK[policy.blocklist.action] > _RANK[decision]:
+        decision, confidence = policy.blocklist.action, 1.0
     return Decision(
         decision=decision,
-        confidence_score=_confidence(decision, hits, scores, thresholds),
+        confidence_score=confidence,
         flagged_categories=[hit.category for hit in hits],
         category_scores=scores,
         reasons=reasons,
         degraded=bool(degraded),
         policy=policy.name,
+        queued=decision == "review" or decision in policy.also_queue,
         platform=platform,
     )
+
+
+_RANK: dict[str, int] = {"allow": 0, "review": 1, "block": 2}
 
 
 def _max_scores(signals: Sequence[Signal]) -> dict[str, float]:

@@ -827,3 +827,39 @@ def load_handmade(directory: Path = HANDMADE_DIR) -> list[Example]:
                                MappingProxyType({c: float(v) for c, v in labels.items()}),
                                handmade=True))
     return out
+
+
+# --- reviewer labels -----------------------------------------------------------------------
+
+
+def load_jsonl_examples(path: Path, source: str = "reviews") -> list[Example]:
+    """Labelled rows from a JSONL file, as ``modserve reviews export`` writes them.
+
+    Each line is ``{"text": ..., "labels": {category: 0..1}, "language"?: ...}``; other keys
+    are ignored. This is how reviewers' decisions flow back into training: the rows join the
+    public sets with the same split rule (the stable text hash), so a text is never trained on
+    in one run and validated on in another. Raises ``ValueError`` naming the first bad line.
+    """
+    from deployments.signals import TEXT_CATEGORIES
+
+    examples: list[Example] = []
+    with open(path, encoding="utf-8") as fh:
+        for number, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+                text, labels = clean(str(row["text"])), dict(row["labels"])
+                unknown = [c for c in labels if c not in TEXT_CATEGORIES]
+                if unknown or not all(0.0 <= float(v) <= 1.0 for v in labels.values()):
+                    raise ValueError(f"labels must be text categories in [0, 1]: {labels}")
+            except (ValueError, KeyError, TypeError) as exc:
+                raise ValueError(f"{path}:{number}: {exc}") from None
+            key = text_key(text)
+            if key and labels:
+                floats = {c: float(v) for c, v in labels.items()}
+                language = str(row.get("language", "und"))
+                examples.append(
+                    Example(text, source, language, hash_split(key), MappingProxyType(floats))
+                )
+    return examples

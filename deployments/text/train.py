@@ -200,11 +200,13 @@ def train_text(
     cache_dir: Path | None = None,
     sources: Sequence[str] | None = None,
     device: str = "auto",
+    extra: Sequence[Example] = (),
 ) -> dict[str, Any]:
     """Train, evaluate on validation, and write the artifact + metrics JSON into ``out_dir``."""
     started = time.time()
     torch.manual_seed(cfg.seed)
     examples = load_examples(data_dir, sources, max_per_source=cfg.max_per_source, seed=cfg.seed)
+    examples += extra  # e.g. reviewer labels (load_jsonl_examples), never subsampled
     train = [e for e in examples if e.split == "train"] + (load_handmade() if cfg.handmade else [])
     val = [e for e in examples if e.split == "validation"]
     # The combiner is calibrated on real data only: hand-made rows always go to the fit part.

@@ -1,20 +1,37 @@
 """One real local Serve instance for the whole integration session, shared by every module.
 
 Starting Ray and the models costs tens of seconds and most of a 2-core machine, so no module
-starts its own. A second application, ``/broken``, shares the instance: the same Ingress,
-fallback and policy in front of a text deployment that fails on purpose.
+starts its own. Two applications run on it: the graph as ``configs/local.yaml`` builds it (at
+``/``), and at ``/broken`` the same Ingress, fallback and policy in front of a text deployment
+that fails on purpose. Settings point the review store at a temporary folder, enable the admin
+token, give the shared test authors a generous rate limit, and add a ``limited`` policy (a copy
+of the shipped policies plus one with a tiny per-author limit) to show policy overrides end to
+end.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from serve_app.ops import sha256_hex
+
 REPO = Path(__file__).resolve().parents[2]
+ADMIN_TOKEN = "integration-admin-token"
+LIMITED_POLICY = """\
+name: limited
+categories:
+  toxicity: {review: 0.5, block: 0.85}
+blocklist:
+  terms: [forbidden phrase]
+  action: review
+rate_limit: {per_second: 0.01, burst: 2}
+"""
 
 
 def free_port() -> int:
@@ -24,7 +41,12 @@ def free_port() -> int:
 
 
 @pytest.fixture(scope="session")
-def base_url() -> Iterator[str]:
+def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("modserve-data")
+
+
+@pytest.fixture(scope="session")
+def base_url(tmp_path_factory: pytest.TempPathFactory, data_dir: Path) -> Iterator[str]:
     os.environ["PYTHONPATH"] = str(REPO)  # replicas import the failing deployment from tests/
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     import ray
@@ -37,12 +59,23 @@ def base_url() -> Iterator[str]:
     from serve_app.settings import load_settings
     from tests.integration.failing import FailingText
 
+    policies = tmp_path_factory.mktemp("policies")
+    for path in (REPO / "configs" / "policies").glob("*.yaml"):
+        shutil.copy(path, policies / path.name)
+    (policies / "limited.yaml").write_text(LIMITED_POLICY)
+
     ray.init(include_dashboard=False, log_to_driver=False)
     port = free_port()
     serve.start(http_options={"host": "127.0.0.1", "port": port})
-    args = {"device": "cpu"}
+    args = {
+        "device": "cpu",
+        "policy_dir": str(policies),
+        "data_dir": str(data_dir),
+        "admin_token_sha256": sha256_hex(ADMIN_TOKEN),
+        "rate_limit_burst": 1000,
+    }
     serve.run(build_app(args), name="modserve", route_prefix="/")
-    settings = load_settings({**args, "text_timeout_s": 1.0})
+    settings = load_settings({**args, "text_timeout_s": 1.0, "data_dir": str(data_dir / "b")})
     small = {"ray_actor_options": {"num_cpus": 0.05}}
     broken = Ingress.options(**small).bind(
         text=FailingText.options(**small).bind(),

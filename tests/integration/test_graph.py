@@ -1,8 +1,8 @@
-"""The real graph, end to end, over HTTP (the one Serve instance is started in conftest.py).
+"""The real graph, end to end, over HTTP to the one local Serve instance (see conftest.py).
 
-The ``/broken`` application puts a text deployment that fails on purpose (raises, or answers
-too late) in front of the same fallback and policy, to show the regex fallback takes over with
-``degraded: true`` and the client never sees an error.
+The ``/broken`` application puts the same Ingress, fallback and policy in front of a text
+deployment that fails on purpose (raises, or answers too late), to show the regex fallback
+takes over with ``degraded: true`` and the client never sees an error.
 """
 
 from __future__ import annotations

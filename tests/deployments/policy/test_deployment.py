@@ -19,10 +19,10 @@ def test_decide_many_answers_each_item_like_decide() -> None:
     replica = Deployed.func_or_class()  # type: ignore[attr-defined]
     replica.reconfigure(policies_user_config(POLICY_DIR))
     requests = [
-        ([text(toxicity=0.9)], None, "twitter", False),
-        ([text(toxicity=0.1)], "nope", "twitter", False),
-        ([text(toxicity=0.65)], "strict", "reddit", False),
-        ([], None, "custom", True),
+        ([text(toxicity=0.9)], None, "twitter", False, None),
+        ([text(toxicity=0.1)], "nope", "twitter", False, None),
+        ([text(toxicity=0.65)], "strict", "reddit", False, None),
+        ([], None, "custom", True, None),
     ]
     results = replica.decide_many(requests)
     assert isinstance(results[1], UnknownPolicyError)
