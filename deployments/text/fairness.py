@@ -111,6 +111,10 @@ def fairness_report(
     }
     neutral = ok & (functions == "neutral")
     report["neutral_identity"] = _rates(neutral, at_review, at_block)
+    report["neutral_by_identity"] = {  # the ≤ 2 % target is on these sentences
+        i: _rates(neutral & (identities == i), at_review, at_block)
+        for i in dict.fromkeys(identities[neutral].tolist())
+    }
     wrong = np.flatnonzero(ok & at_review)
     report["worst_ok"] = [  # the most confident false flags, to read
         {"text": cases[i].text, "function": cases[i].function,
@@ -134,6 +138,9 @@ def format_fairness(report: Mapping[str, Any]) -> str:
         r = report[key]
         lines.append(f"{key:34} {r['n']:>6} {100 * r['review_rate']:>8.1f} "
                      f"{100 * r['block_rate']:>7.1f}")
+    worst = sorted(report["neutral_by_identity"].items(), key=lambda kv: -kv[1]["review_rate"])
+    flagged = ", ".join(f"{i} {100 * r['review_rate']:.0f}" for i, r in worst if r["review_rate"])
+    lines.append(f"neutral sentences flagged (review%) by identity: {flagged or 'none'}")
     cats = ", ".join(f"{c} {n}" for c, n in report["false_flag_categories"].items())
     lines.append(f"false flags by category (review): {cats or 'none'}")
     return "\n".join(lines)

@@ -46,10 +46,12 @@ def test_report_counts_false_flags_only_on_sentences_expected_ok() -> None:
     assert report["identity"]["sikh"] == {"n": 2, "review_rate": 0.5, "block_rate": 0.5}
     assert report["function"]["hateful"]["review_rate"] == 1.0  # detection, not a false flag
     assert report["neutral_identity"]["review_rate"] == round(1 / 3, 4)
+    assert report["neutral_by_identity"]["muslim"]["review_rate"] == 0.5
+    assert report["neutral_by_identity"]["sikh"]["review_rate"] == 0.0
     assert report["all_ok"]["n"] == 4
     assert report["false_flag_categories"] == {"toxicity": 2}
     assert [w["max_score"] for w in report["worst_ok"]] == [0.95, 0.9]
-    assert "muslim" in fairness.format_fairness(report)
+    assert "by identity: muslim 50" in fairness.format_fairness(report)
 
 
 def _four_grams(template: str) -> set[tuple[str, ...]]:
