@@ -16,6 +16,7 @@ later raises ``StoreUnavailable`` per call instead of stopping the service.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import sqlite3
 import threading
@@ -408,7 +409,9 @@ class SqliteStore(SqlStore):
                 self.path, isolation_level=None, check_same_thread=False, timeout=5.0
             )
             conn.execute("PRAGMA journal_mode=WAL")
-            _migrate_sqlite(conn)
+            with open(self.path.with_suffix(".migrate.lock"), "w") as lock:
+                fcntl.flock(lock, fcntl.LOCK_EX)  # two replicas may open the file at once
+                _migrate_sqlite(conn)
             self._conn = conn
         return self._conn
 

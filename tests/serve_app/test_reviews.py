@@ -247,3 +247,13 @@ def test_training_loader_names_the_bad_line(tmp_path: Path, line: str) -> None:
     path.write_text('{"text": "fine", "labels": {"insult": 0}}\n' + line + "\n")
     with pytest.raises(ValueError, match="bad.jsonl:2:"):
         load_jsonl_examples(path)
+
+
+def test_replicas_opening_one_sqlite_file_migrate_once(tmp_path: Path) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    stores = [SqliteStore(tmp_path / "reviews.sqlite3") for _ in range(4)]
+    with ThreadPoolExecutor(4) as pool:
+        list(pool.map(lambda s: s.ping(), stores))  # each applies or finds the migrations
+    for s in stores:
+        s.close()
