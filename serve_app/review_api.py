@@ -34,6 +34,7 @@ STORE_RETRY_S = 5
 ERRORS: dict[int | str, dict[str, Any]] = {
     status: {"model": ErrorResponse, "description": text}
     for status, text in {
+        400: "Malformed JSON",
         401: "No valid admin token",
         404: "No review item has this id",
         409: "Claimed by another reviewer, or already resolved",
