@@ -1,4 +1,4 @@
-"""The real graph, end to end: one local Serve instance for the whole module, talked to over HTTP.
+"""The real graph, end to end, over HTTP, on the one local Serve instance of conftest.py.
 
 A second application shares the instance: the same Ingress, fallback and policy in front of a
 text deployment that fails on purpose (raises, or answers too late), to show the regex fallback
@@ -10,11 +10,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import io
-import os
-import socket
 import time
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -23,15 +19,8 @@ from PIL import Image
 
 pytestmark = pytest.mark.integration
 
-REPO = Path(__file__).resolve().parents[2]
 TOXIC = "you are a worthless stupid idiot and everyone hates you"
 BENIGN = "this is a great recipe, thank you"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def png(width: int = 64, height: int = 64) -> bytes:
@@ -47,40 +36,6 @@ def png(width: int = 64, height: int = 64) -> bytes:
 
 def b64(data: bytes) -> str:
     return base64.b64encode(data).decode()
-
-
-@pytest.fixture(scope="module")
-def base_url() -> Iterator[str]:
-    os.environ["PYTHONPATH"] = str(REPO)  # replicas import the failing deployment from tests/
-    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
-    import ray
-    from ray import serve
-
-    from deployments.fallback.deployment import RegexFallback
-    from deployments.policy.deployment import Policy
-    from serve_app.graph import build_app, policy_user_config
-    from serve_app.ingress import Ingress
-    from serve_app.settings import load_settings
-    from tests.integration.failing import FailingText
-
-    ray.init(include_dashboard=False, log_to_driver=False)
-    port = free_port()
-    serve.start(http_options={"host": "127.0.0.1", "port": port})
-    args = {"device": "cpu"}
-    serve.run(build_app(args), name="modserve", route_prefix="/")
-    settings = load_settings({**args, "text_timeout_s": 1.0})
-    small = {"ray_actor_options": {"num_cpus": 0.05}}
-    broken = Ingress.options(**small).bind(
-        text=FailingText.options(**small).bind(),
-        image=None,
-        fallback=RegexFallback.options(**small).bind(),
-        policy=Policy.options(user_config=policy_user_config(settings), **small).bind(),
-        settings=settings.model_dump(mode="json"),
-    )
-    serve.run(broken, name="broken", route_prefix="/broken")
-    yield f"http://127.0.0.1:{port}"
-    serve.shutdown()
-    ray.shutdown()
 
 
 def moderate(url: str, **fields: Any) -> httpx.Response:
