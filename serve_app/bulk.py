@@ -57,12 +57,13 @@ class BulkConfig:
 
 @dataclass(frozen=True)
 class PoolPlan:
-    """How many scoring actors, and what each asks of Ray and of torch."""
+    """How many scoring actors, what each asks of Ray and of torch, and what a read task asks."""
 
     actors: int
     threads: int
     num_cpus: float
     num_gpus: float
+    read_cpus: float
 
 
 def size_pool(
@@ -75,7 +76,11 @@ def size_pool(
     actor_cpus: float | None = None,
     gpu_fraction: float = 0.25,
 ) -> PoolPlan:
-    """An actor pool that fills the cluster without asking Ray for more than is free."""
+    """An actor pool that fills the cluster without asking Ray for more than is free.
+
+    Read tasks get a slice of the free CPUs too: an actor holding all of them would leave the
+    reads that feed it unschedulable (beside a Serve application only a fraction is free).
+    """
     if gpus > 0:
         count = actors or max(1, math.floor(gpus / gpu_fraction))
         per_gpu = min(gpu_fraction, gpus / count)
@@ -84,9 +89,10 @@ def size_pool(
         threads = threads or max(1, min(4, math.floor(cluster_cpus)))
         count = actors or max(1, math.floor(cluster_cpus / threads))
         per_gpu = 0.0
-    budget = max(free_cpus - READ_CPUS, 0.05 * count)
-    cpus = actor_cpus if actor_cpus is not None else min(float(threads), budget / count)
-    return PoolPlan(actors=count, threads=threads, num_cpus=round(cpus, 3), num_gpus=per_gpu)
+    free = max(free_cpus, 0.02)
+    read_cpus = min(READ_CPUS, free / 4)
+    cpus = actor_cpus if actor_cpus is not None else min(float(threads), (free - read_cpus) / count)
+    return PoolPlan(count, threads, round(cpus, 4), per_gpu, round(read_cpus, 4))
 
 
 class ScoreActor:
@@ -210,7 +216,7 @@ def _score(
     # CPU that the model actors (or a Serve application beside the job) may already hold.
     paths = ray.data.from_items([{"path": str(staged_path(cfg.output, i))} for i in pending])
     scored = paths.map_batches(
-        read_staged, batch_size=1, batch_format="pyarrow", num_cpus=READ_CPUS
+        read_staged, batch_size=1, batch_format="pyarrow", num_cpus=plan.read_cpus
     ).map_batches(
         ScoreActor,
         fn_constructor_kwargs={"spec": spec, "threads": plan.threads},
