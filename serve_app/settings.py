@@ -52,10 +52,10 @@ class Settings(BaseModel):
         256, gt=0, description="Most items in one batch call (and inputs or spans in one request)."
     )
     batch_text_timeout_s: float = Field(
-        30.0,
+        20.0,
         gt=0,
         description="Wait this long for the text ensemble per item of a batch (items queue behind "
-        "each other) before the regex fallback.",
+        "each other) before the regex fallback; keep it under the proxy's request_timeout_s.",
     )
     # --- operations: review queue, audit log, rate limits, access (serve_app/ops.py) ---
     data_dir: Path = Field(
