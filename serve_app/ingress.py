@@ -69,6 +69,7 @@ from serve_app.settings import Settings
 
 log = logging.getLogger("modserve.ingress")
 T = TypeVar("T")
+TEXT_CHUNK = 32  # texts per classify_many call: TextEnsemble's batch size
 
 ERRORS: dict[int | str, dict[str, Any]] = {
     status: {"model": ErrorResponse, "description": text}
@@ -109,6 +110,14 @@ async def _within(awaitable: Awaitable[T], timeout: float) -> T:
 
 async def _none() -> None:
     return None
+
+
+async def _catch(awaitable: Awaitable[T]) -> T | ApiError:
+    """The result, or the ApiError it raised: for one item of many."""
+    try:
+        return await awaitable
+    except ApiError as exc:
+        return exc
 
 
 def decode_image(payload: str, settings: Settings) -> bytes:
@@ -263,6 +272,45 @@ class Ingress:
         )
         return [s for s in signals if s is not None]
 
+    async def _many_signals(
+        self, contents: list[tuple[str | None, bytes | None]], timeout: float
+    ) -> list[list[Signal] | ApiError]:
+        """``_signals`` for the many contents of one request, texts sent as whole batches.
+
+        One handle call per text costs more than the model on a 256-item batch, so the texts go
+        to ``classify_many`` in chunks of ``TEXT_CHUNK``, in parallel; a chunk that fails or is
+        late is answered by the regex fallback, text by text. Per content: its signals, or the
+        error its image gets (an image that cannot be decoded fails only its own item).
+        """
+        texts = [t for t, _ in contents if t is not None]
+        text_signals = iter(await self._text_signals(texts, timeout))
+        images = await asyncio.gather(
+            *(_catch(self._image_signal(i)) if i is not None else _none() for _, i in contents)
+        )
+        out: list[list[Signal] | ApiError] = []
+        for (text, _), image in zip(contents, images, strict=True):
+            signal = next(text_signals) if text is not None else None
+            if isinstance(image, ApiError):
+                out.append(image)
+            else:
+                out.append([s for s in (signal, image) if s is not None])
+        return out
+
+    async def _text_signals(self, texts: list[str], timeout: float) -> list[Signal]:
+        async def chunk_signals(chunk: list[str]) -> list[Signal]:
+            try:
+                signals: list[Signal] = await _within(
+                    self.text.classify_many.remote(chunk), timeout
+                )
+                return signals
+            except Exception as exc:  # as in _text_signal: every failure degrades
+                log.warning("text ensemble unavailable (%s); regex fallback answers", exc)
+            return list(await asyncio.gather(*(self.fallback.score.remote(t) for t in chunk)))
+
+        chunks = [texts[i : i + TEXT_CHUNK] for i in range(0, len(texts), TEXT_CHUNK)]
+        answered = await asyncio.gather(*(chunk_signals(c) for c in chunks))
+        return [signal for chunk in answered for signal in chunk]
+
     async def _text_signal(self, text: str, timeout: float) -> Signal:
         """The ensemble's answer, or the regex fallback's when it fails or is too slow."""
         try:
@@ -375,7 +423,24 @@ class Ingress:
                 "items",
             )
         started = time.perf_counter()
-        scored = await asyncio.gather(*(self._batch_signals(item) for item in request.items))
+        checked = await asyncio.gather(*(self._batch_item(item) for item in request.items))
+        valid = [c for c in checked if not isinstance(c, ErrorResponse)]
+        signals = iter(
+            await self._many_signals(
+                [(t, i) for _, t, i in valid], self.settings.batch_text_timeout_s
+            )
+        )
+        scored: list[_Scored | ErrorResponse] = []
+        for entry in checked:
+            if isinstance(entry, ErrorResponse):
+                scored.append(entry)
+                continue
+            found, (request_item, text, image) = next(signals), entry
+            scored.append(
+                error_body(found)
+                if isinstance(found, ApiError)
+                else _Scored(request_item, text, found, image_expected=image is not None)
+            )
         pending = [s for s in scored if isinstance(s, _Scored)]
         decisions: list[Decision | UnknownPolicyError] = (
             await self.policy.decide_many.remote(
@@ -400,14 +465,16 @@ class Ingress:
             results.append(result)
         return BatchResponse(results=results)
 
-    async def _batch_signals(self, raw: Any) -> _Scored | ErrorResponse:
-        """One item validated and scored, or its own error: one bad item never fails the rest."""
+    async def _batch_item(
+        self, raw: Any
+    ) -> tuple[ModerationRequest, str | None, bytes | None] | ErrorResponse:
+        """One item validated, admitted and decoded, or its own error: one bad item never fails
+        the rest."""
         try:
             request = ModerationRequest.model_validate(raw)
             await self.ops.admit(request.author_id, request.policy)
             text, image = self._content(request.text, request.image_base64)
-            signals = await self._signals(text, image, self.settings.batch_text_timeout_s)
-            return _Scored(request, text, signals, image_expected=image is not None)
+            return request, text, image
         except ValidationError as exc:
             return error_body(from_validation(RequestValidationError(exc.errors())))
         except ApiError as exc:
@@ -428,8 +495,10 @@ class Ingress:
             contents = [self._content(i.text, i.image_base64) for i in inputs]
         except ApiError as exc:
             raise ApiError(exc.status, exc.code, exc.message, "input") from None
-        timeout = self._fan_out_timeout(len(contents))
-        signals = await asyncio.gather(*(self._signals(t, i, timeout) for t, i in contents))
+        found = await self._many_signals(contents, self._fan_out_timeout(len(contents)))
+        for error in (f for f in found if isinstance(f, ApiError)):
+            raise ApiError(error.status, error.code, error.message, "input")
+        signals = [f for f in found if not isinstance(f, ApiError)]
         decisions = await self.policy.decide_many.remote(
             [
                 (s, None, "custom", i is not None, t)
@@ -456,8 +525,7 @@ class Ingress:
             sentence_spans(text, self.settings.max_batch_items) if request.spanAnnotations else []
         )
         texts = [text] + [text[begin:end] for begin, end in spans]
-        timeout = self._fan_out_timeout(len(texts))
-        signals = await asyncio.gather(*(self._text_signal(t, timeout) for t in texts))
+        signals = await self._text_signals(texts, self._fan_out_timeout(len(texts)))
         scored = list(zip(spans, (s.scores for s in signals[1:]), strict=True))
         return analyze_response(request, signals[0].scores, scored)
 
