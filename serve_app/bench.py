@@ -118,7 +118,7 @@ def http_bench(url: str, texts: list[str], requests: int, levels: list[int]) -> 
         {
             "content_id": f"bench-{i}",
             "text": texts[i % len(texts)],
-            "author_id": "bench",
+            "author_id": f"bench-{i}",  # many authors: the per-author limit is not measured here
             "platform": "custom",
         }
         for i in range(requests)
@@ -143,7 +143,7 @@ def batch_vs_raw(
     except httpx.HTTPError as exc:
         return {"skipped": f"no modserve at {url} ({type(exc).__name__}); start it with make serve"}
     items = [
-        {"content_id": f"batch-{i}", "text": t, "author_id": "bench", "platform": "custom"}
+        {"content_id": f"batch-{i}", "text": t, "author_id": f"bench-{i}", "platform": "custom"}
         for i, t in enumerate(texts)
     ]
     with httpx.Client(timeout=300) as client:
