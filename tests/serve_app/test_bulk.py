@@ -12,21 +12,22 @@ from serve_app.bulk_synth import synth_rows, write_rows
 from serve_app.cli import main
 
 
-def test_on_a_free_two_core_machine_one_actor_uses_both_cores() -> None:
-    plan = PoolPlan(actors=1, threads=2, num_cpus=2 - READ_CPUS, num_gpus=0, read_cpus=READ_CPUS)
+def test_on_a_free_two_core_machine_an_actor_per_core_leaves_room_for_reads() -> None:
+    per_actor = (2 - READ_CPUS) / 2
+    plan = PoolPlan(actors=2, threads=1, num_cpus=per_actor, num_gpus=0, read_cpus=READ_CPUS)
     assert size_pool(2, 2, 0) == plan
 
 
 def test_beside_a_serve_application_actors_ask_only_for_what_is_free() -> None:
     for free in (0.3, 0.1, 0.0):
         plan = size_pool(2, free, 0)
-        assert plan.threads == 2 and plan.num_cpus > 0 and plan.read_cpus > 0
-        # the actor and one read task always fit in what is free, so neither waits forever
-        assert plan.num_cpus + plan.read_cpus <= max(free, 0.02) + 1e-9
+        assert plan.threads == 1 and plan.num_cpus > 0 and plan.read_cpus > 0
+        # the actors and one read task always fit in what is free, so none waits forever
+        assert plan.actors * plan.num_cpus + plan.read_cpus <= max(free, 0.02) + 1e-9
 
 
-def test_cpu_cluster_gets_an_actor_per_four_cores_and_gpus_are_shared() -> None:
-    assert size_pool(16, 16, 0).actors == 4
+def test_cpu_cluster_gets_an_actor_per_core_and_gpus_are_shared() -> None:
+    assert size_pool(16, 16, 0).actors == 16
     gpu = size_pool(8, 8, 1, gpu_fraction=0.25)
     assert (gpu.actors, gpu.num_gpus, gpu.threads) == (4, 0.25, 1)
     assert size_pool(8, 8, 2, actors=3).num_gpus == 0.25
