@@ -408,9 +408,11 @@ class SqliteStore(SqlStore):
             conn = sqlite3.connect(
                 self.path, isolation_level=None, check_same_thread=False, timeout=5.0
             )
-            conn.execute("PRAGMA journal_mode=WAL")
             with open(self.path.with_suffix(".migrate.lock"), "w") as lock:
                 fcntl.flock(lock, fcntl.LOCK_EX)  # two replicas may open the file at once
+                # Inside the lock too: switching to WAL takes an exclusive lock that SQLite
+                # does not wait for (its busy timeout does not apply), so a racing opener failed.
+                conn.execute("PRAGMA journal_mode=WAL")
                 _migrate_sqlite(conn)
             self._conn = conn
         return self._conn
