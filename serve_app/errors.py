@@ -16,7 +16,7 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse
 
-log = logging.getLogger("modserve")
+log = logging.getLogger("ray.serve.modserve")
 
 
 class ApiError(Exception):

@@ -23,6 +23,12 @@ from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 from ray import serve
+from ray.exceptions import RayActorError
+from ray.serve.exceptions import (
+    BackPressureError,
+    DeploymentUnavailableError,
+    ReplicaUnavailableError,
+)
 from ray.serve.handle import DeploymentHandle
 from starlette.responses import JSONResponse
 
@@ -67,7 +73,9 @@ from serve_app.schemas import (
 )
 from serve_app.settings import Settings
 
-log = logging.getLogger("modserve.ingress")
+# Under "ray.serve", so Serve's replica log handlers take our lines too: one log file per
+# replica, JSON when the config asks, each line with the request id.
+log = logging.getLogger("ray.serve.modserve.ingress")
 T = TypeVar("T")
 TEXT_CHUNK = 32  # texts per classify_many call: TextEnsemble's batch size
 
@@ -110,6 +118,21 @@ async def _within(awaitable: Awaitable[T], timeout: float) -> T:
 
 async def _none() -> None:
     return None
+
+
+async def _listed(awaitable: Awaitable[T]) -> list[T]:
+    return [await awaitable]
+
+
+def fault_reason(exc: BaseException) -> str:
+    """Why an analyzer did not answer, as the ``reason`` of the fallback metric and log."""
+    if isinstance(exc, TimeoutError):
+        return "timeout"
+    if isinstance(exc, BackPressureError):
+        return "shed"  # its queue is full: max_queued_requests
+    if isinstance(exc, RayActorError | DeploymentUnavailableError | ReplicaUnavailableError):
+        return "unavailable"
+    return "error"
 
 
 async def _catch(awaitable: Awaitable[T]) -> T | ApiError:
@@ -215,6 +238,7 @@ class Ingress:
         self.policy = policy
         self.settings = Settings(**settings)
         self.ops = Ops.start(self.settings, app, self._policy_limit)
+        self.metrics = self.ops.metrics
 
     @app.post(
         "/v1/moderate",
@@ -231,8 +255,19 @@ class Ingress:
         text, image = self._content(request.text, request.image_base64)
         analysis = await self._analyze(text, image, request.policy, request.platform, timeout)
         response = native_response(request, analysis, started)
+        self._answered("moderate", analysis.decision)
         self.ops.record(request, response, analysis.decision.queued)  # audit log, review queue
         return response
+
+    def _answered(self, endpoint: str, decision: Decision) -> None:
+        self.metrics.requests.inc(
+            tags={
+                "endpoint": endpoint,
+                "decision": decision.decision,
+                "platform": decision.platform,
+                "degraded": str(decision.degraded).lower(),
+            }
+        )
 
     def _content(
         self, text: str | None, image_base64: str | None
@@ -297,29 +332,30 @@ class Ingress:
         return out
 
     async def _text_signals(self, texts: list[str], timeout: float) -> list[Signal]:
-        async def chunk_signals(chunk: list[str]) -> list[Signal]:
-            try:
-                signals: list[Signal] = await _within(
-                    self.text.classify_many.remote(chunk), timeout
-                )
-                return signals
-            except Exception as exc:  # as in _text_signal: every failure degrades
-                log.warning("text ensemble unavailable (%s); regex fallback answers", exc)
-            return list(await asyncio.gather(*(self.fallback.score.remote(t) for t in chunk)))
-
+        """Many texts, sent to ``classify_many`` in chunks of ``TEXT_CHUNK`` at once."""
         chunks = [texts[i : i + TEXT_CHUNK] for i in range(0, len(texts), TEXT_CHUNK)]
-        answered = await asyncio.gather(*(chunk_signals(c) for c in chunks))
+        answered = await asyncio.gather(
+            *(self._ensemble(self.text.classify_many.remote(c), c, timeout) for c in chunks)
+        )
         return [signal for chunk in answered for signal in chunk]
 
     async def _text_signal(self, text: str, timeout: float) -> Signal:
-        """The ensemble's answer, or the regex fallback's when it fails or is too slow."""
+        """One text, through the ensemble's ``@serve.batch`` queue shared by every request."""
+        (signal,) = await self._ensemble(_listed(self.text.classify.remote(text)), [text], timeout)
+        return signal
+
+    async def _ensemble(
+        self, call: Awaitable[list[Signal]], texts: list[str], timeout: float
+    ) -> list[Signal]:
+        """The ensemble's answers to ``texts``, or the regex fallback's, text by text, when it
+        fails, is too slow or sheds load: every failure degrades, none reaches the client."""
         try:
-            signal: Signal = await _within(self.text.classify.remote(text), timeout)
-            return signal
-        except Exception as exc:  # timeout, dead replica, shed load, model error: all degrade
-            log.warning("text ensemble unavailable (%s); regex fallback answers", exc)
-        fallback: Signal = await self.fallback.score.remote(text)
-        return fallback
+            return await _within(call, timeout)
+        except Exception as exc:
+            reason = fault_reason(exc)
+            log.warning("text ensemble %s (%s); regex fallback answers", reason, exc)
+            self.metrics.fallbacks.inc(len(texts), tags={"analyzer": "text", "reason": reason})
+        return list(await asyncio.gather(*(self.fallback.score.remote(t) for t in texts)))
 
     async def _image_signal(self, image: bytes) -> Signal | None:
         """The classifier's signal; None when it cannot answer (the policy then decides)."""
@@ -330,7 +366,9 @@ class Ingress:
                 self.image.classify.remote(image), self.settings.image_timeout_s
             )
         except Exception as exc:
-            log.warning("image classifier unavailable (%s)", exc)
+            reason = fault_reason(exc)
+            log.warning("image classifier %s (%s); the policy decides unscored", reason, exc)
+            self.metrics.fallbacks.inc(tags={"analyzer": "image", "reason": reason})
             return None
         if isinstance(result, InputError):
             raise as_api_error(result)
@@ -461,6 +499,7 @@ class Ingress:
             decision = next(decided)
             result = _batch_result(item, decision, started)
             if isinstance(decision, Decision) and isinstance(result, ModerationResponse):
+                self._answered("moderate/batch", decision)
                 self.ops.record(item.request, result, decision.queued)
             results.append(result)
         return BatchResponse(results=results)
@@ -509,6 +548,7 @@ class Ingress:
         for signal, decision in zip(signals, decisions, strict=True):
             if isinstance(decision, UnknownPolicyError):  # only if the default policy went away
                 raise ApiError(503, "unavailable", str(decision))
+            self._answered("moderations", decision)
             results.append(openai_result(signal, decision.flagged_categories))
         return openai_response(request.model, results)
 

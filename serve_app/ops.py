@@ -9,6 +9,11 @@ stays readable and this concern stays in one place:
 - **rate limits**: a token bucket per API key (here, before the body is read) and per
   ``author_id`` (``admit``); the policy may override the settings' rate and burst. 429 with
   ``Retry-After``.
+- **load shedding**: past ``max_in_flight`` moderation requests at once, the replica answers
+  503 with ``Retry-After`` at once, in the one error shape, rather than queueing work it cannot
+  finish within the proxy's timeout (Serve's ``max_queued_requests`` is the backstop behind it).
+- **metrics**: the replica's ``ServeMetrics``; whole-request latency per endpoint, shed and
+  rate-limited counts are recorded here, decisions and fallbacks by the ingress.
 - **recording**: every decision is appended to the audit log and every ``review`` decision is
   queued, through a bounded in-memory buffer that a background task flushes in batches. When
   the store is down, moderation goes on answering and the buffer waits; when it overflows, the
@@ -31,12 +36,13 @@ from typing import Any
 from fastapi import FastAPI, Request, Response
 from starlette.middleware.base import RequestResponseEndpoint
 
+from deployments.metrics import ServeMetrics
 from serve_app.errors import ApiError, error_response
 from serve_app.ratelimit import FailOpenLimiter, Limit, RateLimiter, make_limiter
 from serve_app.reviews import AuditEvent, NewReview, ReviewStore, StoreError, open_store
 from serve_app.settings import Settings
 
-log = logging.getLogger("modserve.ops")
+log = logging.getLogger("ray.serve.modserve.ops")
 
 # Paths (as they end: a Serve route prefix may stand before them) that moderate content.
 MODERATION_PATHS = (
@@ -144,6 +150,8 @@ class Ops:
         self.default_limit = Limit(settings.rate_limit_per_s, settings.rate_limit_burst)
         self._policy_limits = policy_limits
         self._limit_cache: dict[str | None, tuple[float, Limit]] = {}
+        self.metrics = ServeMetrics()
+        self.in_flight = 0  # moderation requests this replica is working on
 
     @classmethod
     def start(cls, settings: Settings, app: FastAPI, policy_limits: PolicyLimits | None) -> Ops:
@@ -178,6 +186,7 @@ class Ops:
     async def _take(self, key: str, limit: Limit, field: str) -> None:
         verdict = await self.limiter.take(key, limit)
         if not verdict.allowed:
+            self.metrics.rate_limited.inc(tags={"field": field})
             raise ApiError(
                 429,
                 "rate_limited",
@@ -259,12 +268,23 @@ def install_ops(app: FastAPI) -> None:
 
     async def guard(request: Request, call_next: RequestResponseEndpoint) -> Response:
         ops: Ops | None = getattr(request.app.state, "ops", None)
-        if ops is not None and request.url.path.endswith(MODERATION_PATHS):
-            try:
+        path = request.url.path
+        if ops is None or not path.endswith(MODERATION_PATHS):
+            return await call_next(request)
+        if ops.in_flight >= ops.settings.max_in_flight:
+            ops.metrics.shed.inc()
+            return error_response(
+                ApiError(503, "overloaded", "at capacity; retry later", headers=retry_after(1))
+            )
+        ops.in_flight += 1
+        try:
+            with ops.metrics.timed(path.rsplit("/", 1)[-1]):
                 await ops.check_api_key(request)
-            except ApiError as exc:
-                return error_response(exc)
-        return await call_next(request)
+                return await call_next(request)
+        except ApiError as exc:
+            return error_response(exc)
+        finally:
+            ops.in_flight -= 1
 
     app.middleware("http")(guard)
     app.include_router(router)

@@ -17,7 +17,7 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-log = logging.getLogger("modserve.ratelimit")
+log = logging.getLogger("ray.serve.modserve.ratelimit")
 
 
 @dataclass(frozen=True)

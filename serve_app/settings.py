@@ -57,6 +57,13 @@ class Settings(BaseModel):
         description="Wait this long for the text ensemble per item of a batch (items queue behind "
         "each other) before the regex fallback; keep it under the proxy's request_timeout_s.",
     )
+    max_in_flight: int = Field(
+        200,
+        gt=0,
+        description="Moderation requests one ingress replica works on at once; past this it "
+        "sheds load: 503 with Retry-After at once. Keep it under the Ingress's "
+        "max_ongoing_requests so the excess reaches the ingress rather than the proxy's queue.",
+    )
     # --- operations: review queue, audit log, rate limits, access (serve_app/ops.py) ---
     data_dir: Path = Field(
         REPO_ROOT / "data",

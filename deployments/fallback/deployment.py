@@ -9,6 +9,7 @@ from __future__ import annotations
 from ray import serve
 
 from deployments.fallback.lexicon import RegexScorer
+from deployments.metrics import ServeMetrics
 from deployments.signals import CategoryInfo, Signal
 
 
@@ -18,9 +19,11 @@ from deployments.signals import CategoryInfo, Signal
 class RegexFallback:
     def __init__(self) -> None:
         self._scorer = RegexScorer()
+        self._metrics = ServeMetrics()
 
     async def score(self, text: str) -> Signal:
-        return self._scorer.score([text])[0]
+        with self._metrics.timed("score"):
+            return self._scorer.score([text])[0]
 
     def categories(self) -> list[CategoryInfo]:
         return self._scorer.categories()

@@ -10,6 +10,7 @@ import asyncio
 from ray import serve
 
 from deployments.image.model import ImageModel
+from deployments.metrics import ServeMetrics
 from deployments.signals import CategoryInfo, InputError, Signal
 
 
@@ -20,16 +21,23 @@ class ImageClassifier:
     def __init__(self, max_bytes: int, max_pixels: int, device: str = "auto") -> None:
         self._model = ImageModel(device=device, max_bytes=max_bytes, max_pixels=max_pixels)
         self._model.warm_up()
-        self._warmed = True
+        self._metrics = ServeMetrics()
+        self._metrics.model_batch("warm_up", 1)
 
     @serve.batch(max_batch_size=16, batch_wait_timeout_s=0.01)
     async def classify(self, images: list[bytes]) -> list[Signal | InputError]:
         # Off the event loop, so the next batch gathers while this one runs.
-        return await asyncio.to_thread(self._model.predict, images)
+        return await asyncio.to_thread(self._predict, images)
+
+    def _predict(self, images: list[bytes]) -> list[Signal | InputError]:
+        with self._metrics.timed("classify"):
+            results = self._model.predict(images)
+        self._metrics.model_batch("classify", len(images))
+        return results
 
     def categories(self) -> list[CategoryInfo]:
         return self._model.categories()
 
     def ready(self) -> bool:
         """Loaded and warmed; __init__ finishes both before the replica takes requests."""
-        return self._warmed
+        return True

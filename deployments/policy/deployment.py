@@ -13,6 +13,7 @@ from typing import Any
 
 from ray import serve
 
+from deployments.metrics import ServeMetrics
 from deployments.policy import model
 from deployments.policy.model import (
     Decision,
@@ -33,6 +34,7 @@ class Policy:
     def __init__(self) -> None:
         self._policies: dict[str, model.Policy] = {}
         self._default = "default"
+        self._metrics = ServeMetrics()
 
     def reconfigure(self, user_config: Mapping[str, Any]) -> None:
         """Swap in ``{"policies": {name: raw_dict}, "default": name}`` if all of it is valid."""
@@ -55,8 +57,9 @@ class Policy:
         text: str | None = None,
     ) -> Decision:
         """Raises ``UnknownPolicyError`` when ``policy`` names no loaded policy."""
-        chosen = self._get(policy or self._default)
-        return decide(chosen, platform, signals, image_expected=image_expected, text=text)
+        with self._metrics.timed("decide"):
+            chosen = self._get(policy or self._default)
+            return decide(chosen, platform, signals, image_expected=image_expected, text=text)
 
     def rate_limit(self, policy: str | None) -> tuple[float, int] | None:
         """The policy's per-author (per second, burst), or None for the settings' default."""

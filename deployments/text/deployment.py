@@ -6,6 +6,7 @@ import asyncio
 
 from ray import serve
 
+from deployments.metrics import ServeMetrics
 from deployments.signals import CategoryInfo, Signal
 from deployments.text.model import TextModel
 
@@ -15,15 +16,23 @@ class TextEnsemble:
     def __init__(self, device: str = "auto") -> None:
         self._model = TextModel(device=device)
         self._model.predict(["warm-up"])
+        self._metrics = ServeMetrics()
+        self._metrics.model_batch("warm_up", 1)
 
     @serve.batch(max_batch_size=32, batch_wait_timeout_s=0.005)
     async def classify(self, texts: list[str]) -> list[Signal]:
-        return self._model.predict(texts)
+        return self._predict("classify", texts)
 
     async def classify_many(self, texts: list[str]) -> list[Signal]:
         """A list from one request (a batch, an OpenAI list, Perspective spans): already a
         batch, so it skips the per-call queue; run off the event loop like the batches."""
-        return await asyncio.to_thread(self._model.predict, texts)
+        return await asyncio.to_thread(self._predict, "classify_many", texts)
+
+    def _predict(self, method: str, texts: list[str]) -> list[Signal]:
+        with self._metrics.timed(method):
+            signals = self._model.predict(texts)
+        self._metrics.model_batch(method, len(texts))
+        return signals
 
     def categories(self) -> list[CategoryInfo]:
         return self._model.categories()

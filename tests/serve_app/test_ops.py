@@ -207,3 +207,32 @@ def test_review_page_is_plain_html(store: SqliteStore) -> None:
         page = client.get("/review")
         assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
         assert "/v1/reviews" in page.text and "<script>" in page.text
+
+
+def test_over_max_in_flight_sheds_with_503_and_retry_after(store: SqliteStore) -> None:
+    app, ops = make_app(store, max_in_flight=2)
+    with TestClient(app) as client:
+        ops.in_flight = 2  # two requests already being worked on
+        shed = post(client, "hi")
+        assert shed.status_code == 503 and shed.headers["Retry-After"] == "1"
+        assert shed.json()["error"]["code"] == "overloaded"
+        assert client.get("/review").status_code == 200  # only moderation is shed
+        ops.in_flight = 1
+        assert post(client, "hi").status_code == 200
+        assert ops.in_flight == 1  # the answered request let go of its place
+
+
+def test_in_flight_is_released_on_every_outcome(store: SqliteStore) -> None:
+    app, ops = make_app(
+        store, rate_limit_per_s=0.01, rate_limit_burst=1, api_key_sha256=(sha256_hex(KEY),)
+    )
+    key = {"X-API-Key": KEY}
+    with TestClient(app) as client:
+        statuses = [
+            post(client, "hi", headers=key).status_code,  # answered
+            post(client, "hi", headers=key).status_code,  # key over its limit
+            post(client, "hi").status_code,  # no key
+            client.post("/v1/moderate", json={}, headers=key).status_code,  # invalid body
+        ]
+        assert statuses == [200, 429, 401, 429]
+        assert ops.in_flight == 0
