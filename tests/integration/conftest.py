@@ -2,11 +2,12 @@
 
 Starting Ray and the models costs tens of seconds and most of a 2-core machine, so no module
 starts its own. Two applications run on it: the graph as ``configs/local.yaml`` builds it (at
-``/``), and at ``/broken`` the same Ingress, fallback and policy in front of a text deployment
-that fails on purpose. Settings point the review store at a temporary folder, enable the admin
-token, give the shared test authors a generous rate limit, and add a ``limited`` policy (a copy
-of the shipped policies plus one with a tiny per-author limit) to show policy overrides end to
-end.
+``/``), and at ``/broken`` the same Ingress, fallback and policy in front of text and image
+deployments that fail on purpose (``failing.py``). Ray exports metrics on ``metrics_url`` and
+Serve writes JSON logs, as the shipped configs ask. Settings point the review store at a
+temporary folder, enable the admin token, give the shared test authors a generous rate limit,
+and add a ``limited`` policy (a copy of the shipped policies plus one with a tiny per-author
+limit) to show policy overrides end to end.
 """
 
 from __future__ import annotations
@@ -46,7 +47,19 @@ def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def base_url(tmp_path_factory: pytest.TempPathFactory, data_dir: Path) -> Iterator[str]:
+def metrics_port() -> int:
+    return free_port()
+
+
+@pytest.fixture(scope="session")
+def metrics_url(base_url: str, metrics_port: int) -> str:
+    return f"http://127.0.0.1:{metrics_port}/metrics"
+
+
+@pytest.fixture(scope="session")
+def base_url(
+    tmp_path_factory: pytest.TempPathFactory, data_dir: Path, metrics_port: int
+) -> Iterator[str]:
     os.environ["PYTHONPATH"] = str(REPO)  # replicas import the failing deployment from tests/
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     import ray
@@ -57,14 +70,14 @@ def base_url(tmp_path_factory: pytest.TempPathFactory, data_dir: Path) -> Iterat
     from serve_app.graph import build_app, policy_user_config
     from serve_app.ingress import Ingress
     from serve_app.settings import load_settings
-    from tests.integration.failing import FailingText
+    from tests.integration.failing import FailingImage, FailingText
 
     policies = tmp_path_factory.mktemp("policies")
     for path in (REPO / "configs" / "policies").glob("*.yaml"):
         shutil.copy(path, policies / path.name)
     (policies / "limited.yaml").write_text(LIMITED_POLICY)
 
-    ray.init(include_dashboard=False, log_to_driver=False)
+    ray.init(include_dashboard=False, log_to_driver=False, _metrics_export_port=metrics_port)
     port = free_port()
     serve.start(http_options={"host": "127.0.0.1", "port": port})
     args = {
@@ -74,17 +87,18 @@ def base_url(tmp_path_factory: pytest.TempPathFactory, data_dir: Path) -> Iterat
         "admin_token_sha256": sha256_hex(ADMIN_TOKEN),
         "rate_limit_burst": 1000,
     }
-    serve.run(build_app(args), name="modserve", route_prefix="/")
+    json_logs = {"encoding": "JSON"}
+    serve.run(build_app(args), name="modserve", route_prefix="/", logging_config=json_logs)
     settings = load_settings({**args, "text_timeout_s": 1.0, "data_dir": str(data_dir / "b")})
     small = {"ray_actor_options": {"num_cpus": 0.05}}
     broken = Ingress.options(**small).bind(
         text=FailingText.options(**small).bind(),
-        image=None,
+        image=FailingImage.options(**small).bind(),
         fallback=RegexFallback.options(**small).bind(),
         policy=Policy.options(user_config=policy_user_config(settings), **small).bind(),
         settings=settings.model_dump(mode="json"),
     )
-    serve.run(broken, name="broken", route_prefix="/broken")
+    serve.run(broken, name="broken", route_prefix="/broken", logging_config=json_logs)
     yield f"http://127.0.0.1:{port}"
     serve.shutdown()
     ray.shutdown()
