@@ -1,8 +1,10 @@
 from __future__ import annotations
 
+import pytest
 import torch
 
-from deployments.text.ngram import NgramLinear, hash_texts, ngram_counts
+from deployments.text import ngram
+from deployments.text.ngram import NgramLinear, hash_text_reference, hash_texts, ngram_counts
 
 
 def test_ngrams_are_lowercased_and_padded() -> None:
@@ -27,3 +29,26 @@ def test_empty_text_gives_an_empty_bag_and_the_bias() -> None:
     assert out.shape == (2, 3)
     assert torch.allclose(out[0], model.bias)
     assert not torch.allclose(out[1], model.bias)
+
+
+def test_vectorised_hashing_matches_the_reference_definition() -> None:
+    # ASCII, empty, one letter, 4-byte emoji, Cyrillic, CJK, a combining mark
+    texts = ["You IDIOT!!", "", "   ", "a", "😀 ok 😀", "привет мир", "日本語の", "café e\u0301 x"]
+    buckets = 1 << 18
+    batch = hash_texts(texts, buckets)
+    ends = [*batch.offsets[1:].tolist(), len(batch.ids)]
+    for row, text in enumerate(texts):
+        start, end = int(batch.offsets[row]), ends[row]
+        ids, weights = batch.ids[start:end].tolist(), batch.weights[start:end].tolist()
+        got = dict(zip(ids, weights, strict=True))
+        want = hash_text_reference(text, buckets)
+        assert list(got) == list(want), text  # same order: same float sums
+        assert all(abs(got[k] - v) < 1e-6 for k, v in want.items()), text
+
+
+def test_hashing_in_chunks_gives_the_same_rows(monkeypatch: pytest.MonkeyPatch) -> None:
+    texts = ["one", "", "two words", "three"]
+    whole = hash_texts(texts, 97)
+    monkeypatch.setattr(ngram, "CHUNK_TEXTS", 1)
+    chunked = hash_texts(texts, 97)
+    assert torch.equal(whole.ids, chunked.ids) and torch.equal(whole.offsets, chunked.offsets)
