@@ -89,7 +89,8 @@ def base_url(
     }
     json_logs = {"encoding": "JSON"}
     serve.run(build_app(args), name="modserve", route_prefix="/", logging_config=json_logs)
-    settings = load_settings({**args, "text_timeout_s": 1.0, "data_dir": str(data_dir / "b")})
+    broken_args = {"text_timeout_s": 1.0, "data_dir": str(data_dir / "b"), "max_in_flight": 24}
+    settings = load_settings({**args, **broken_args})
     small = {"ray_actor_options": {"num_cpus": 0.05}}
     broken = Ingress.options(**small).bind(
         text=FailingText.options(**small).bind(),

@@ -23,17 +23,18 @@ from tests.integration.test_graph import TOXIC, b64, moderate, png
 pytestmark = pytest.mark.integration
 
 
-async def load(url: str, texts: list[str], concurrency: int, during: Any = None) -> list[Any]:
+async def load(
+    url: str, texts: list[str], concurrency: int, during: Any = None
+) -> list[httpx.Response]:
     """POST every text to /v1/moderate, ``concurrency`` at a time; ``during`` runs meanwhile.
 
-    Returns (status, body or None) per text: a request that got no answer raises here."""
+    A request that gets no answer at all raises here."""
     gate = asyncio.Semaphore(concurrency)
 
-    async def one(client: httpx.AsyncClient, i: int, text: str) -> tuple[int, Any]:
+    async def one(client: httpx.AsyncClient, i: int, text: str) -> httpx.Response:
         body = {"content_id": f"f{i}", "author_id": f"fault-{i}", "platform": "custom"}
         async with gate:
-            response = await client.post(f"{url}/v1/moderate", json={**body, "text": text})
-        return response.status_code, response.json()
+            return await client.post(f"{url}/v1/moderate", json={**body, "text": text})
 
     async with httpx.AsyncClient(timeout=60) as client:
         jobs = [asyncio.create_task(one(client, i, t)) for i, t in enumerate(texts)]
@@ -49,11 +50,25 @@ def test_raising_or_slow_text_model_under_load_degrades_never_errors(
     texts = [f"{fault}: {TOXIC}" if i % 2 else f"ok: {TOXIC}" for i in range(40)]
     started = time.perf_counter()
     answers = asyncio.run(load(f"{base_url}/broken", texts, concurrency=20))
-    assert [status for status, _ in answers] == [200] * 40
-    degraded = [body["degraded"] for _, body in answers]
+    assert [a.status_code for a in answers] == [200] * 40
+    degraded = [a.json()["degraded"] for a in answers]
     assert degraded == [i % 2 == 1 for i in range(40)]  # exactly the faulty ones
-    assert all(body["decision"] != "allow" for _, body in answers)
+    assert all(a.json()["decision"] != "allow" for a in answers)
     assert time.perf_counter() - started < 30  # slow ones wait text_timeout_s (1 s), not 30
+
+
+def test_past_max_in_flight_the_ingress_sheds_at_once_and_never_hangs(base_url: str) -> None:
+    """60 posts at once whose text model answers only after the 1 s timeout: the /broken
+    ingress works on 24 (max_in_flight) and refuses the rest straight away."""
+    started = time.perf_counter()
+    answers = asyncio.run(load(f"{base_url}/broken", [f"slow: {TOXIC}"] * 60, concurrency=60))
+    statuses = sorted(a.status_code for a in answers)
+    assert set(statuses) == {200, 503} and statuses.count(200) >= 24, statuses
+    shed = [a for a in answers if a.status_code == 503]
+    assert all(a.json()["error"]["code"] == "overloaded" for a in shed)
+    assert all(a.headers["Retry-After"] == "1" for a in shed)
+    assert all(a.json()["degraded"] for a in answers if a.status_code == 200)
+    assert time.perf_counter() - started < 20
 
 
 def test_killed_text_replica_falls_back_then_recovers_by_itself(base_url: str) -> None:
@@ -77,8 +92,8 @@ def test_killed_text_replica_falls_back_then_recovers_by_itself(base_url: str) -
 
     texts = [f"ok: {TOXIC} {i}" for i in range(300)]
     answers = asyncio.run(load(f"{base_url}/broken", texts, concurrency=4, during=kill_midway))
-    assert [status for status, _ in answers] == [200] * 300
-    degraded = sum(body["degraded"] for _, body in answers)
+    assert [a.status_code for a in answers] == [200] * 300
+    degraded = sum(a.json()["degraded"] for a in answers)
     assert 0 < degraded < 300  # the kill landed mid-load, and the fallback answered meanwhile
     recovered = None
     while recovered is None and time.perf_counter() - killed_at < 60:
