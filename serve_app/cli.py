@@ -1,4 +1,5 @@
-"""The ``modserve`` command: train, evaluate, check policies, benchmark, export reviews.
+"""The ``modserve`` command: train, evaluate, check policies, benchmark, load-test, export
+reviews.
 
 Each subcommand is a thin shell over a plain function; errors print one line and exit non-zero
 (2 for bad usage or input, 1 for a failed check) instead of a traceback.
@@ -154,6 +155,19 @@ def cmd_bulk_synth(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_load(args: argparse.Namespace) -> int:
+    from serve_app.bench import sample_texts
+    from serve_app.loadgen import LoadError, config_from_args, print_report, run_load
+
+    try:
+        cfg = config_from_args(args)
+        report = run_load(cfg, sample_texts(_data_dir(args.data), args.texts))
+    except LoadError as exc:
+        raise CliError(str(exc)) from None
+    print_report(report, Path(args.out) if args.out else None)
+    return 0 if report.ok else 1
+
+
 def _review_examples(paths: Sequence[str]) -> list[Example]:
     from deployments.text.data import load_jsonl_examples
 
@@ -257,6 +271,16 @@ def parser() -> argparse.ArgumentParser:
         "--batch-texts", type=int, default=256, help="texts for /v1/moderate/batch vs raw (0: skip)"
     )
     bench.set_defaults(func=cmd_bench)
+
+    from serve_app.loadgen import add_arguments as add_load_arguments
+
+    load = sub.add_parser(
+        "load",
+        help="drive a local modserve past capacity (closed-loop probe, open-loop 1x/2x) and "
+        "report answers, latency, shedding and lost requests; loopback only",
+    )
+    add_load_arguments(load)
+    load.set_defaults(func=cmd_load)
 
     from serve_app.bulk import add_arguments as add_bulk_arguments
 
