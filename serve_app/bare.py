@@ -8,7 +8,8 @@ returns a fixed tiny result. ``modserve load --compare-bare`` deploys it as the 
 closed-loop probe, and deletes it. Each deployment takes its per-replica options (replicas,
 queue limits, ``ray_actor_options``) from the Serve config modserve runs under, so the two
 stay in step; when the cluster has fewer CPUs free than those reservations add up to (two
-cores, modserve already holding most of them), every ``num_cpus`` is scaled down to fit.
+cores, modserve already holding most of them and free to autoscale into the rest), every
+``num_cpus`` is scaled down to fit.
 Ray counts ``num_cpus`` as a reservation, not a limit, so that changes where the replicas may
 be placed, not how fast a replica that does nothing runs.
 """
@@ -42,11 +43,13 @@ COPIED_OPTIONS = (
     "max_ongoing_requests",
     "max_queued_requests",
     "autoscaling_config",
+    "backpressure_config",
     "ray_actor_options",
 )
 FIXED_SCORES = {"toxicity": 0.01}
 FIXED_DECISION = {"decision": "allow", "degraded": False}
-CPU_HEADROOM = 0.9  # of the free CPUs, so rounding never leaves a replica unplaceable
+CPU_HEADROOM = 0.9  # of the CPUs left, so rounding never leaves a replica unplaceable
+MIN_CPU_SCALE = 0.01
 
 app = FastAPI(title="modserve-bare", description="Ray Serve's own cost of three hops")
 
@@ -93,51 +96,65 @@ class BarePlan:
     cpu_scale: float = 1.0  # 1.0: the config's reservations as they are
 
 
-def mirrored_options(config: Path) -> dict[str, dict[str, Any]]:
-    """The copied options of Ingress, TextEnsemble and Policy in a Serve config, by bare name."""
+def serve_deployments(config: Path) -> dict[str, dict[str, Any]]:
+    """Every deployment entry of a one-application Serve config, by name."""
     try:
         raw = yaml.safe_load(config.read_text())
         (application,) = raw["applications"]
-        found = {d["name"]: d for d in application["deployments"]}
+        return {d["name"]: d for d in application["deployments"]}
     except (OSError, yaml.YAMLError, KeyError, TypeError, ValueError) as exc:
         raise BareError(f"{config}: not a one-application Serve config ({exc})") from None
+
+
+def mirrored_options(found: Mapping[str, Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
+    """The copied options of Ingress, TextEnsemble and Policy, by bare name."""
     missing = sorted(set(MIRRORS.values()) - set(found))
     if missing:
-        raise BareError(f"{config}: no deployment named {', '.join(missing)}")
+        raise BareError(f"no deployment named {', '.join(missing)} in the Serve config")
     return {
         bare: {k: found[real][k] for k in COPIED_OPTIONS if k in found[real]}
         for bare, real in MIRRORS.items()
     }
 
 
-def _replicas(options: Mapping[str, Any]) -> int:
+def _cpus(options: Mapping[str, Any]) -> float:
+    return float(options.get("ray_actor_options", {}).get("num_cpus", 1))
+
+
+def _replicas(options: Mapping[str, Any], bound: str = "min_replicas") -> int:
+    autoscaling = options.get("autoscaling_config")
+    if autoscaling:
+        return int(autoscaling.get(bound, 1))
     replicas = options.get("num_replicas", 1)
-    if isinstance(replicas, int):
-        return replicas
-    return int(options.get("autoscaling_config", {}).get("min_replicas", 1)) or 1
+    return replicas if isinstance(replicas, int) else 1
 
 
 def reserved_cpus(options: Mapping[str, Mapping[str, Any]]) -> float:
-    """CPUs the plan reserves when every deployment runs its (minimum) replicas."""
-    return sum(
-        float(o.get("ray_actor_options", {}).get("num_cpus", 1)) * _replicas(o)
-        for o in options.values()
-    )
+    """CPUs reserved when every deployment runs its (minimum) replicas."""
+    return sum(_cpus(o) * _replicas(o) for o in options.values())
+
+
+def upscale_cpus(options: Mapping[str, Mapping[str, Any]]) -> float:
+    """CPUs the deployments may still take by autoscaling from their minimum to their maximum."""
+    return sum(_cpus(o) * (_replicas(o, "max_replicas") - _replicas(o)) for o in options.values())
 
 
 def plan_bare(config: Path = LOCAL_CONFIG, free_cpus: float | None = None) -> BarePlan:
-    """The config's options, with every ``num_cpus`` scaled down when they do not fit."""
-    options = mirrored_options(config)
+    """The config's options; every ``num_cpus`` scaled down when they would not fit in the free
+    CPUs less the room modserve itself may still autoscale into (the bare graph must not stop
+    the graph it is compared with from scaling up)."""
+    found = serve_deployments(config)
+    options = mirrored_options(found)
     needed = reserved_cpus(options)
-    if free_cpus is None or needed <= free_cpus:
+    budget = None if free_cpus is None else free_cpus - upscale_cpus(found)
+    if budget is None or needed <= budget:
         return BarePlan(options, str(config))
-    if free_cpus < 0.01:
-        raise BareError(f"no CPU free on the cluster for the bare graph (it reserves {needed})")
-    scale = math.floor(CPU_HEADROOM * free_cpus / needed * 1000) / 1000
+    scale = max(MIN_CPU_SCALE, math.floor(CPU_HEADROOM * budget / needed * 1000) / 1000)
+    if free_cpus is not None and needed * scale > free_cpus:
+        raise BareError(f"no CPU free on the cluster for the bare graph ({free_cpus:g} free)")
     scaled = {}
     for name, o in options.items():
-        actor = dict(o.get("ray_actor_options", {}))
-        actor["num_cpus"] = round(float(actor.get("num_cpus", 1)) * scale, 4)
+        actor = {**o.get("ray_actor_options", {}), "num_cpus": round(_cpus(o) * scale, 4)}
         scaled[name] = {**o, "ray_actor_options": actor}
     return BarePlan(scaled, str(config), cpu_scale=scale)
 

@@ -359,7 +359,7 @@ def test_bare_graph_copies_the_config_and_builds_without_ray() -> None:
     import ray
     from ray.serve import Application
 
-    from serve_app.bare import app, build_bare, plan_bare, reserved_cpus
+    from serve_app.bare import app, build_bare, plan_bare
 
     deployments = {d["name"]: d for d in
                    yaml.safe_load(LOCAL.read_text())["applications"][0]["deployments"]}
@@ -372,6 +372,20 @@ def test_bare_graph_copies_the_config_and_builds_without_ray() -> None:
     assert isinstance(build_bare(plan), Application)
     assert not ray.is_initialized()
     assert list(app.openapi()["paths"]["/v1/moderate"]) == ["post"]
+
+
+def test_bare_graph_fits_beside_modserve_and_leaves_it_room_to_scale_up() -> None:
+    from serve_app.bare import plan_bare, reserved_cpus, serve_deployments, upscale_cpus
+
+    deployments = serve_deployments(LOCAL)
+    room = upscale_cpus(deployments)  # local.yaml: a second TextEnsemble
+    text = deployments["TextEnsemble"]
+    assert room == pytest.approx(text["ray_actor_options"]["num_cpus"] * (
+        text["autoscaling_config"]["max_replicas"] - text["autoscaling_config"]["min_replicas"]))
+    plan = plan_bare(LOCAL, free_cpus=room + 0.1)
+    assert plan.cpu_scale < 1
+    assert reserved_cpus(plan.options) + room <= room + 0.1
+    assert plan.options["BareText"]["max_queued_requests"] == text["max_queued_requests"]
     assert reserved_cpus(plan_bare(LOCAL, free_cpus=0.3).options) <= 0.3
 
 
