@@ -588,7 +588,11 @@ def verdict_line(report: LoadReport) -> str:
     else:
         lost = "LOST: 0 (every request sent got an HTTP answer)"
     pushback = sum(r.statuses.get(str(s), 0) for r in runs for s in PUSHBACK)
-    return f"{lost}; Retry-After missing on {report.retry_after_missing} of {pushback} 429/503"
+    line = f"{lost}; Retry-After missing on {report.retry_after_missing} of {pushback} 429/503"
+    skipped = sum(r.skipped_in_flight_cap for r in runs)
+    if skipped:  # never sent, so not lost: but the offered rate was not what was asked
+        line += f"; {skipped} requests due were not sent: --max-in-flight was reached"
+    return line
 
 
 def print_report(report: LoadReport, out: Path | None) -> None:

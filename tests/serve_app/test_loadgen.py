@@ -342,6 +342,9 @@ def test_run_load_probes_compares_interleaved_then_offers_multiples() -> None:
     assert comparison.ratio_ok_rps is not None and comparison.ratio_ok_rps < 1
     table = format_table(report)
     assert "LOST: 0" in table and "real/bare" in table and "open 2x" in table
+    assert "not sent" not in table
+    report.runs[0].skipped_in_flight_cap = 3
+    assert "3 requests due were not sent" in format_table(report)
 
 
 def test_run_load_refuses_an_unready_server() -> None:
