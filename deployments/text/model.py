@@ -11,6 +11,7 @@ in one safetensors file with a JSON manifest beside it; this module only reads t
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -194,12 +195,16 @@ def _one_torch_thread() -> Iterator[None]:
     """Run the heads on one thread. Their ops are tiny, and on two threads each one waits at a
     barrier for the second core: on a loaded 2-core machine (load 4-5) a batch of 32 spent
     30-44 ms in the MLP head instead of 0.4 ms. Encoders keep their own thread settings."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
+    with _TORCH_THREADS:  # two calls at once must not restore each other's setting
+        before = torch.get_num_threads()
+        torch.set_num_threads(1)
+        try:
+            yield
+        finally:
+            torch.set_num_threads(before)
+
+
+_TORCH_THREADS = threading.Lock()
 
 
 def _row(values: np.ndarray, names: list[str], cols: list[int]) -> dict[str, float]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -57,3 +58,13 @@ def test_piece_cache_matches_usem3s_forward_pass(monkeypatch: pytest.MonkeyPatch
         got = np.concatenate([encoder.encode([text]) for text in TEXTS])
         assert np.allclose(got, want, atol=1e-6, rtol=0)
     assert 0 < len(encoder._use.cache.ids) <= 32
+
+
+def test_calls_from_several_threads_keep_their_cache_rows(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(PieceCachedBackend, "CAPACITY", 32)  # fills up and starts afresh often
+    encoder = USEEncoder()
+    want = [encoder.encode([text]) for text in TEXTS]
+    with ThreadPoolExecutor(4) as pool:
+        got = list(pool.map(lambda text: encoder.encode([text]), TEXTS * 4))
+    for i, rows in enumerate(got):
+        assert np.allclose(rows, want[i % len(TEXTS)], atol=1e-6, rtol=0)
