@@ -4,7 +4,9 @@ Reproducible: a fixed seed, deterministic splits from ``data.py`` (validation he
 and never trained on), and a calibration fold carved from the training split by a stable hash.
 Each component is trained with masked, class-weighted BCE: a row only teaches the categories
 its set really labels. The combiner is fit on the calibration fold; validation is used only to
-report figures and to decide which categories are good enough to advertise.
+report figures and to decide which categories are good enough to advertise. Two kinds of
+synthetic rows join the fit part only (never calibration or validation) against identity-term
+bias: the hand-made sentences of ``handmade/`` and identity-swapped copies of harmless rows.
 """
 
 from __future__ import annotations
@@ -13,6 +15,8 @@ import copy
 import hashlib
 import json
 import math
+import random
+import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -25,7 +29,7 @@ import torch
 from tqdm import tqdm
 
 from deployments.signals import TEXT_CATEGORIES
-from deployments.text.data import Example, load_examples, load_handmade
+from deployments.text.data import Example, load_examples, load_handmade, text_key
 from deployments.text.encoder import Encoder, load_encoder
 from deployments.text.evaluate import evaluate, label_matrix
 from deployments.text.model import HEAD_NAMES, EmbeddingHead, TextScores, TextWeights, combine
@@ -42,8 +46,12 @@ class TrainConfig:
     seed: int = 13
     encoders: tuple[str, ...] = ("use-multilingual-v3",)
     # Hand-made rows of deployments/text/handmade (training only), each seen this many times:
-    # ~1.5k sentences among ~125k public rows teach little unless repeated. 0 leaves them out.
-    handmade_repeat: int = 4
+    # ~3.3k sentences among ~125k public rows teach little unless repeated; 4 (~13k rows) costs
+    # validation AUROC on the small categories. 0 leaves them out.
+    handmade_repeat: int = 3
+    # Copies of each harmless English training row that names an identity, with the identity
+    # swapped for another (see identity_swaps). 0 turns the augmentation off.
+    identity_swaps: int = 1
     max_per_source: int | None = 6000
     buckets: int = 2**18
     head_hidden: int = 256
@@ -90,6 +98,81 @@ class EmbeddingCache:
             vectors = np.stack(list(self.table.values()))
             np.savez(self.path, keys=np.array(list(self.table)), vectors=vectors)
         return np.stack([self.table[k] for k in keys])
+
+
+# Identity terms that can stand in for one another in a sentence without changing what it says
+# (Dixon et al. 2018; Park et al. 2018), by grammatical slot. The colour words only count
+# before a word for people ("black women", not "black coffee").
+SWAP_ADJECTIVES = (
+    "gay", "lesbian", "bisexual", "queer", "asexual", "transgender", "Muslim", "Jewish",
+    "Christian", "Hindu", "Sikh", "Buddhist", "atheist", "Asian", "Latino", "Hispanic", "Arab",
+    "Mexican", "Chinese", "Nigerian", "Indian", "Somali", "Pakistani", "Polish", "Syrian",
+    "autistic", "disabled", "deaf", "female", "male", "elderly", "teenage", "Black", "white",
+)
+SWAP_PLURALS = (
+    "gays", "lesbians", "homosexuals", "Muslims", "Jews", "Christians", "Hindus", "Sikhs",
+    "Buddhists", "atheists", "Mexicans", "Arabs", "Latinos", "Asians", "Africans", "Nigerians",
+    "Indians", "Somalis", "Pakistanis", "immigrants", "women", "men", "teenagers",
+)
+_PEOPLE = r"(?=\s+(?:people|person|man|men|woman|women|guys?|girls?|boys?|folks?|kids?|families))"
+_SWAP_PATTERN = re.compile(
+    r"\b(?:(?P<adj>" + "|".join(a for a in SWAP_ADJECTIVES if a not in ("Black", "white"))
+    + r")|(?P<colour>black|white)" + _PEOPLE + r"|(?P<plural>" + "|".join(SWAP_PLURALS)
+    + r"))\b",
+    re.IGNORECASE,
+)
+_CANONICAL = {t.lower(): t for t in (*SWAP_ADJECTIVES, *SWAP_PLURALS)}
+_HARM = ("toxicity", "severe_toxicity", "insult", "identity_attack", "threat")
+
+
+def _swappable(example: Example) -> bool:
+    """English, labelled harmless on toxicity or identity_attack, and nothing harmful known."""
+    labels = example.labels
+    return (
+        example.language == "en"
+        and not example.handmade
+        and ("toxicity" in labels or "identity_attack" in labels)
+        and all(labels[c] < 0.5 for c in _HARM if c in labels)
+    )
+
+
+def swap_identities(text: str, rng: random.Random) -> str:
+    """``text`` with every identity term replaced by another of the same slot, consistently."""
+    chosen: dict[str, str] = {}
+
+    def replace(match: re.Match[str]) -> str:
+        word = match.group(0)
+        if word.lower() not in chosen:
+            pool = SWAP_PLURALS if match.group("plural") else SWAP_ADJECTIVES
+            chosen[word.lower()] = rng.choice([t for t in pool if t.lower() != word.lower()])
+        new = chosen[word.lower()]
+        sentence_case = word[0].isupper() and _CANONICAL.get(word.lower(), word)[0].islower()
+        return new[0].upper() + new[1:] if sentence_case else new
+
+    return _SWAP_PATTERN.sub(replace, text)
+
+
+def identity_swaps(
+    examples: Sequence[Example], copies: int, seed: int, exclude: set[str]
+) -> list[Example]:
+    """Counterfactual copies of harmless rows that name an identity, with the identity swapped.
+
+    Public abuse data name identities mostly in hateful posts, so a model learns the words; the
+    same harmless sentence about other groups says the word alone is no signal. Labels are
+    copied; copies are tagged hand-made (trained on, never calibrated or evaluated), and one
+    whose text key is in ``exclude`` (validation texts) is dropped.
+    """
+    out: list[Example] = []
+    for example in examples:
+        if not _swappable(example) or not _SWAP_PATTERN.search(example.text):
+            continue
+        rng = random.Random(f"{seed}/{example.text}")
+        for _ in range(copies):
+            text = swap_identities(example.text, rng)
+            if text != example.text and text_key(text) not in exclude:
+                out.append(Example(text, "augment/identity-swap", example.language, "train",
+                                   example.labels, handmade=True))
+    return out
 
 
 def take(batch: HashedBatch, rows: np.ndarray) -> HashedBatch:
@@ -209,8 +292,13 @@ def train_text(
     torch.manual_seed(cfg.seed)
     examples = load_examples(data_dir, sources, max_per_source=cfg.max_per_source, seed=cfg.seed)
     examples += extra  # e.g. reviewer labels (load_jsonl_examples), never subsampled
-    train = [e for e in examples if e.split == "train"] + load_handmade() * cfg.handmade_repeat
+    train = [e for e in examples if e.split == "train"]
     val = [e for e in examples if e.split == "validation"]
+    # Only rows of the fit part are augmented, so no calibration row has a twin in training.
+    fit_part = [e for e in train if _stable_bucket(e.text, cfg.calibration_share) != 0]
+    swapped = identity_swaps(fit_part, cfg.identity_swaps, cfg.seed,
+                             {text_key(e.text) for e in val})
+    train += load_handmade() * cfg.handmade_repeat + swapped
     # The combiner is calibrated on real data only: hand-made rows always go to the fit part.
     is_cal = np.array(
         [not e.handmade and _stable_bucket(e.text, cfg.calibration_share) == 0 for e in train]
@@ -292,7 +380,8 @@ def train_text(
         "encoders": list(cfg.encoders),
         "rows": {
             "train": len(train) - int(is_cal.sum()),
-            "handmade": sum(e.handmade for e in train),
+            "handmade": sum(e.handmade for e in train) - len(swapped),
+            "identity_swaps": len(swapped),
             "calibration": int(is_cal.sum()),
             "validation": len(val),
         },
