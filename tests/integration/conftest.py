@@ -62,6 +62,7 @@ def base_url(
 ) -> Iterator[str]:
     os.environ["PYTHONPATH"] = str(REPO)  # replicas import the failing deployment from tests/
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    os.environ.setdefault("RAY_SERVE_THROUGHPUT_OPTIMIZED", "1")  # as `make serve` runs it
     import ray
     from ray import serve
 
@@ -91,7 +92,8 @@ def base_url(
     serve.run(build_app(args), name="modserve", route_prefix="/", logging_config=json_logs)
     broken_args = {"text_timeout_s": 1.0, "data_dir": str(data_dir / "b"), "max_in_flight": 24}
     settings = load_settings({**args, **broken_args})
-    small = {"ray_actor_options": {"num_cpus": 0.05}}
+    # Small reservations: the bulk-job test sizes its actors from the CPUs left free.
+    small = {"ray_actor_options": {"num_cpus": 0.02}}
     broken = Ingress.options(**small).bind(
         text=FailingText.options(**small).bind(),
         image=FailingImage.options(**small).bind(),
