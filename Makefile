@@ -11,7 +11,10 @@ export TRANSFORMERS_OFFLINE := 1
 # Ray Serve's high-throughput mode (Ray >= 2.56): user code and router on the replica's own
 # event loop, gRPC between replicas, direct ingress. Measured on the real graph, c=8, 2 cores:
 # 36-40 req/s without it, 47-51 with it (README "Load testing"). Read when Ray starts.
+# Its 1,000-record log buffer is turned off: it has no timer, so at low traffic a replica's
+# log lines (and the request ids in them) would not reach the file for minutes.
 export RAY_SERVE_THROUGHPUT_OPTIMIZED := 1
+export RAY_SERVE_REQUEST_PATH_LOG_BUFFER_SIZE := 1
 
 .PHONY: install serve test lint typecheck unit train eval bench clean
 

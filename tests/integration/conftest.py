@@ -63,6 +63,7 @@ def base_url(
     os.environ["PYTHONPATH"] = str(REPO)  # replicas import the failing deployment from tests/
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     os.environ.setdefault("RAY_SERVE_THROUGHPUT_OPTIMIZED", "1")  # as `make serve` runs it
+    os.environ.setdefault("RAY_SERVE_REQUEST_PATH_LOG_BUFFER_SIZE", "1")
     import ray
     from ray import serve
 
