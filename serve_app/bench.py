@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import io
 import os
+import random
 import statistics
 import time
 from collections.abc import Callable
@@ -25,10 +26,15 @@ if TYPE_CHECKING:
 
 
 def sample_texts(data_dir: Path, n: int) -> list[str]:
+    """``n`` validation texts of at most 280 characters from every set, shuffled (seeded), each
+    distinct while the sets have enough: a repeated text would hit the encoder's word and piece
+    caches and flatter the figures."""
     from deployments.text.data import load_examples
 
-    rows = load_examples(data_dir, max_per_source=max(8, n // 20))
-    texts = [e.text for e in rows if e.split == "validation" and len(e.text) <= 280]
+    rows = load_examples(data_dir, max_per_source=max(8, n // 4))
+    candidates = (e.text for e in rows if e.split == "validation" and len(e.text) <= 280)
+    texts = list(dict.fromkeys(candidates))
+    random.Random(0).shuffle(texts)
     return (texts * (n // max(len(texts), 1) + 1))[:n]
 
 
