@@ -82,4 +82,7 @@ class ServeMetrics:
     def model_batch(self, method: str, size: int) -> None:
         """One model call of ``size`` items, and the replica's memory after it."""
         self.batch_size.observe(size, tags={"method": method})
+        self.refresh_memory()
+
+    def refresh_memory(self) -> None:
         self.memory.set(peak_memory_bytes())

@@ -22,7 +22,7 @@ class ImageClassifier:
         self._model = ImageModel(device=device, max_bytes=max_bytes, max_pixels=max_pixels)
         self._model.warm_up()
         self._metrics = ServeMetrics()
-        self._metrics.model_batch("warm_up", 1)
+        self._metrics.refresh_memory()
 
     @serve.batch(max_batch_size=16, batch_wait_timeout_s=0.01)
     async def classify(self, images: list[bytes]) -> list[Signal | InputError]:
@@ -37,6 +37,11 @@ class ImageClassifier:
 
     def categories(self) -> list[CategoryInfo]:
         return self._model.categories()
+
+    def check_health(self) -> None:
+        """Serve calls this every health_check_period_s: keep the memory gauge current even
+        while no request comes (a gauge set only in __init__ was never exported)."""
+        self._metrics.refresh_memory()
 
     def ready(self) -> bool:
         """Loaded and warmed; __init__ finishes both before the replica takes requests."""

@@ -17,7 +17,7 @@ class TextEnsemble:
         self._model = TextModel(device=device)
         self._model.predict(["warm-up"])
         self._metrics = ServeMetrics()
-        self._metrics.model_batch("warm_up", 1)
+        self._metrics.refresh_memory()
 
     @serve.batch(max_batch_size=32, batch_wait_timeout_s=0.005)
     async def classify(self, texts: list[str]) -> list[Signal]:
@@ -36,6 +36,11 @@ class TextEnsemble:
 
     def categories(self) -> list[CategoryInfo]:
         return self._model.categories()
+
+    def check_health(self) -> None:
+        """Serve calls this every health_check_period_s: keep the memory gauge current even
+        while no request comes (a gauge set only in __init__ was never exported)."""
+        self._metrics.refresh_memory()
 
     def ready(self) -> bool:
         """Loaded and warmed: __init__ finishes both before the replica takes requests."""

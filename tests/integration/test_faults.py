@@ -136,6 +136,7 @@ def test_metrics_show_decisions_fallbacks_latency_batches_memory(
         r'^ray_moderation_latency_seconds_count\{.*deployment="Policy"',
         r'^ray_moderation_batch_size_bucket\{.*deployment="TextEnsemble"',
         r'^ray_model_memory_bytes\{.*deployment="TextEnsemble"',
+        r'^ray_model_memory_bytes\{.*deployment="ImageClassifier"',  # via check_health
     ]
     for pattern in expected:
         assert scrape(metrics_url, pattern), f"no metric line matches {pattern}"
