@@ -69,6 +69,12 @@ def _stable_bucket(text: str, modulo: int) -> int:
     return int(hashlib.sha1(text.encode("utf-8")).hexdigest()[:8], 16) % modulo
 
 
+def _in_calibration(example: Example, share: int) -> bool:
+    """The combiner's fold: one in ``share`` real training rows by text hash. It is calibrated
+    on real data only, so hand-made rows always go to the fit part."""
+    return not example.handmade and _stable_bucket(example.text, share) == 0
+
+
 class EmbeddingCache:
     """One encoder's embeddings keyed by text hash, so re-training does not re-encode the corpus.
 
@@ -295,14 +301,11 @@ def train_text(
     train = [e for e in examples if e.split == "train"]
     val = [e for e in examples if e.split == "validation"]
     # Only rows of the fit part are augmented, so no calibration row has a twin in training.
-    fit_part = [e for e in train if _stable_bucket(e.text, cfg.calibration_share) != 0]
+    fit_part = [e for e in train if not _in_calibration(e, cfg.calibration_share)]
     swapped = identity_swaps(fit_part, cfg.identity_swaps, cfg.seed,
                              {text_key(e.text) for e in val})
     train += load_handmade() * cfg.handmade_repeat + swapped
-    # The combiner is calibrated on real data only: hand-made rows always go to the fit part.
-    is_cal = np.array(
-        [not e.handmade and _stable_bucket(e.text, cfg.calibration_share) == 0 for e in train]
-    )
+    is_cal = np.array([_in_calibration(e, cfg.calibration_share) for e in train])
     y_all = label_matrix(train, TEXT_CATEGORIES)
     keep = trained_categories(y_all[~is_cal], y_all[is_cal])
     categories = [TEXT_CATEGORIES[j] for j in keep]
