@@ -75,14 +75,16 @@ def _round(value: float) -> float:
 def evaluate(
     scores: TextScores, examples: Sequence[Example], threshold: Thresholds = 0.5
 ) -> dict[str, dict[str, dict[str, float | int]]]:
-    """``{"pooled": {category/component: figures}, "<set>": {category: ensemble figures}}``.
+    """``{"pooled": {category/component: figures}, "pooled-en": {category: ensemble figures},
+    "<set>": {category: ensemble figures}}``; ``pooled-en`` pools the English rows only.
 
     ``threshold`` (for F1) is one number or one per category; hand-made rows are skipped.
     """
     y = label_matrix(examples, scores.categories)
     y[[e.handmade for e in examples]] = np.nan
     sources = np.array([ex.source for ex in examples])
-    report: dict[str, dict[str, dict[str, float | int]]] = {"pooled": {}}
+    english = np.array([ex.language == "en" for ex in examples])
+    report: dict[str, dict[str, dict[str, float | int]]] = {"pooled": {}, "pooled-en": {}}
     for j, cat in enumerate(scores.categories):
         known = ~np.isnan(y[:, j])
         if not known.any():
@@ -91,6 +93,9 @@ def evaluate(
         report["pooled"][cat] = _figures(y[known, j], scores.ensemble[known, j], thr)
         for name, probs in scores.components.items():
             report["pooled"][f"{cat}/{name}"] = _figures(y[known, j], probs[known, j], thr)
+        if (known & english).any():
+            rows = known & english
+            report["pooled-en"][cat] = _figures(y[rows, j], scores.ensemble[rows, j], thr)
         for source in sorted(set(sources[known])):
             rows = known & (sources == source)
             report.setdefault(source, {})[cat] = _figures(

@@ -79,6 +79,17 @@ def test_validation_figures_use_per_category_thresholds() -> None:
     assert set(strict["pooled"]) >= {"insult", "insult/use_head", "insult/char_ngram"}
 
 
+def test_english_pool_leaves_other_languages_out() -> None:
+    val = ev.evaluable(examples())
+    # a German row the word scorer gets wrong: it lowers the pooled AUROC, not the English one
+    german = Example("du Idiot", "set-de", "de", "validation",
+                     MappingProxyType({"insult": 0.0}))  # type: ignore[arg-type]
+    report = ev.evaluate(word_scorer([e.text for e in [*val, german]]), [*val, german], REVIEW)
+    assert report["pooled-en"]["insult"]["n"] == 24
+    assert report["pooled-en"]["insult"]["auroc"] == 1.0
+    assert report["pooled"]["insult"]["n"] == 25 and report["pooled"]["insult"]["auroc"] < 1.0
+
+
 def test_run_eval_reports_every_part_as_json() -> None:
     result = ev.run_eval(word_scorer, examples(), REVIEW, BLOCK, obfuscation_per_category=50)
     json.dumps(result)  # JSON-able
