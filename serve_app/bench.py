@@ -13,6 +13,7 @@ import os
 import random
 import statistics
 import time
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -20,6 +21,18 @@ from typing import TYPE_CHECKING, Any
 import httpx
 import numpy as np
 from PIL import Image
+
+from serve_app.loadgen import (
+    MODERATE,
+    LoadConfig,
+    LoadError,
+    closed_loop,
+    ensure_ready,
+    http_client,
+    loopback_url,
+    request_bodies,
+    summarize,
+)
 
 if TYPE_CHECKING:
     from deployments.text.model import TextModel
@@ -82,55 +95,32 @@ def raw_image(images: list[bytes], batch: int = 16) -> dict[str, float]:
     return {"images": len(images), "batch": batch, "images_per_s": rate}
 
 
-async def http_level(url: str, bodies: list[dict[str, Any]], concurrency: int) -> dict[str, Any]:
-    latencies: list[float] = []
-    statuses: dict[str, int] = {}
-    queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
-    for body in bodies:
-        queue.put_nowait(body)
+def http_bench(
+    url: str,
+    texts: list[str],
+    requests: int,
+    levels: list[int],
+    transport: httpx.AsyncBaseTransport | None = None,
+) -> dict[str, Any]:
+    """``requests`` POSTs to ``/v1/moderate`` per concurrency level, closed loop: the same
+    driver and report as ``modserve load``'s probe, bounded in requests instead of seconds."""
 
-    async def worker(client: httpx.AsyncClient) -> None:
-        while not queue.empty():
-            body = queue.get_nowait()
-            started = time.perf_counter()
-            try:
-                status = str((await client.post(f"{url}/v1/moderate", json=body)).status_code)
-            except httpx.HTTPError as exc:
-                status = type(exc).__name__
-            latencies.append(time.perf_counter() - started)
-            statuses[status] = statuses.get(status, 0) + 1
+    async def run(cfg: LoadConfig) -> list[dict[str, Any]]:
+        bodies = request_bodies(texts, uuid.uuid4().hex[:8])
+        reports = []
+        async with http_client(cfg, transport) as client:
+            await ensure_ready(client)
+            await closed_loop(client, MODERATE, bodies, 4, cfg.timeout_s, min(16, requests))
+            for c in levels:
+                tally = await closed_loop(client, MODERATE, bodies, c, cfg.timeout_s, requests)
+                reports.append(summarize(f"c={c}", tally, concurrency=c).model_dump())
+        return reports
 
-    started = time.perf_counter()
-    async with httpx.AsyncClient(timeout=60) as client:
-        await asyncio.gather(*(worker(client) for _ in range(concurrency)))
-    seconds = time.perf_counter() - started
-    ms = sorted(x * 1000 for x in latencies)
-    return {
-        "concurrency": concurrency,
-        "requests": len(bodies),
-        "req_per_s": round(len(bodies) / seconds, 1),
-        "p50_ms": round(statistics.median(ms), 1),
-        "p95_ms": round(ms[int(0.95 * (len(ms) - 1))], 1),
-        "statuses": statuses,
-    }
-
-
-def http_bench(url: str, texts: list[str], requests: int, levels: list[int]) -> dict[str, Any]:
     try:
-        httpx.get(f"{url}/v1/health", timeout=5).raise_for_status()
-    except httpx.HTTPError as exc:
-        return {"skipped": f"no modserve at {url} ({type(exc).__name__}); start it with make serve"}
-    bodies = [
-        {
-            "content_id": f"bench-{i}",
-            "text": texts[i % len(texts)],
-            "author_id": f"bench-{i}",  # many authors: the per-author limit is not measured here
-            "platform": "custom",
-        }
-        for i in range(requests)
-    ]
-    asyncio.run(http_level(url, bodies[: min(16, requests)], 4))  # warm-up
-    return {"levels": [asyncio.run(http_level(url, bodies, c)) for c in levels]}
+        cfg = LoadConfig(url=loopback_url(url), concurrency=max(levels), max_requests=requests)
+        return {"levels": asyncio.run(run(cfg))}
+    except LoadError as exc:
+        return {"skipped": str(exc)}
 
 
 def batch_vs_raw(
