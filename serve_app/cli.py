@@ -224,7 +224,8 @@ def parser() -> argparse.ArgumentParser:
     text.add_argument("--out", help="artifact folder (default: the packaged artifacts)")
     text.add_argument("--sources", nargs="*", help="only these sets (folder names)")
     text.add_argument("--encoders", nargs="*", help="sentence encoders to fit heads on")
-    text.add_argument("--max-per-source", type=int, default=6000, help="0 = all rows")
+    text.add_argument("--max-per-source", type=int, default=0,
+                      help="seeded sample of at most this many rows per set (default 0 = all)")
     text.add_argument("--epochs", type=int, default=8)
     text.add_argument("--seed", type=int, default=13)
     text.add_argument("--no-cache", action="store_true", help="do not reuse cached embeddings")
@@ -242,8 +243,8 @@ def parser() -> argparse.ArgumentParser:
     etext.add_argument("--data", help=f"labelled data folder (default {DEFAULT_DATA})")
     etext.add_argument("--artifacts", help="artifact folder (default: the packaged artifacts)")
     etext.add_argument("--sources", nargs="*", help="only these sets (folder names)")
-    etext.add_argument("--max-per-source", type=int, default=6000,
-                       help="seeded sample per set, as training draws it (0 = all rows)")
+    etext.add_argument("--max-per-source", type=int, default=0,
+                       help="seeded sample of at most this many rows per set (default 0 = all)")
     etext.add_argument("--parts", nargs="+", choices=EVAL_PARTS, default=list(EVAL_PARTS),
                        help="which parts to run (default: all)")
     etext.add_argument("--policy", default=str(DEFAULT_POLICY),

@@ -52,7 +52,9 @@ class TrainConfig:
     # Copies of each harmless English training row that names an identity, with the identity
     # swapped for another (see identity_swaps). 0 turns the augmentation off.
     identity_swaps: int = 1
-    max_per_source: int | None = 6000
+    # Every row: at most 6,000 per set cost 0.013 English identity_attack AUROC (0.884 vs
+    # 0.869 on all validation rows) and 0.013 English toxicity.
+    max_per_source: int | None = None
     buckets: int = 2**18
     head_hidden: int = 256
     max_length: int = 128
