@@ -56,7 +56,8 @@ class TrainConfig:
     # 0.869 on all validation rows) and 0.013 English toxicity.
     max_per_source: int | None = None
     buckets: int = 2**18
-    head_hidden: int = 256
+    # 1024 over 256: English identity_attack 0.886 vs 0.884, toxicity 0.905 vs 0.903
+    head_hidden: int = 1024
     max_length: int = 128
     epochs: int = 8
     batch_size: int = 256
