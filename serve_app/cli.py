@@ -116,13 +116,14 @@ def cmd_policy_check(args: argparse.Namespace) -> int:
 
 def cmd_bench(args: argparse.Namespace) -> int:
     from serve_app.bench import run_bench
+    from serve_app.loadgen import MAX_CONCURRENCY
 
     try:
         concurrencies = [int(c) for c in args.concurrency.split(",")]
     except ValueError:
         raise CliError(f"--concurrency {args.concurrency!r}: want numbers like 1,8,32") from None
-    if not all(1 <= c <= 256 for c in concurrencies):
-        raise CliError("--concurrency: each level must be between 1 and 256")
+    if not all(1 <= c <= MAX_CONCURRENCY for c in concurrencies):
+        raise CliError(f"--concurrency: each level must be between 1 and {MAX_CONCURRENCY}")
     report = run_bench(
         url=args.url,
         texts=args.texts,

@@ -48,6 +48,7 @@ BARE_MODERATE = "/bare/v1/moderate"
 TIMEOUT_MARGIN_S = 15.0  # the client outwaits the proxy's request_timeout_s by this much
 PUSHBACK = (429, 503)  # answers that must say when to come back
 LOOPBACK_NAMES = {"localhost": "127.0.0.1"}  # resolved here: no DNS, no IPv6-first surprise
+MAX_CONCURRENCY = 256  # closed-loop clients (modserve load and modserve bench)
 
 
 class LoadError(ValueError):
@@ -109,7 +110,7 @@ class LoadConfig(BaseModel):
     """What ``modserve load`` was asked to do, checked before anything is sent."""
 
     url: str = DEFAULT_URL
-    concurrency: int = Field(default=32, ge=1, le=256)
+    concurrency: int = Field(default=32, ge=1, le=MAX_CONCURRENCY)
     probe_seconds: float = Field(default=10.0, gt=0, le=120)
     rates: list[Rate] = Field(default_factory=lambda: parse_rates("1x,2x"), max_length=8)
     duration: float = Field(default=10.0, gt=0, le=120)

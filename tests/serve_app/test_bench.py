@@ -5,8 +5,8 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from serve_app.bench import http_bench
-from serve_app.cli import main
+from serve_app.bench import http_bench, run_bench
+from serve_app.cli import DEFAULT_DATA, main
 
 
 def moderating(request: httpx.Request) -> httpx.Response:
@@ -38,3 +38,11 @@ def test_no_server_or_a_remote_url_is_skipped_with_the_reason() -> None:
 def test_cli_refuses_bad_levels(levels: str, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["bench", "--concurrency", levels]) == 2
     assert "--concurrency" in capsys.readouterr().err
+
+
+def test_the_batch_part_is_skipped_for_the_http_part_s_reason() -> None:
+    report = run_bench(url="http://127.0.0.1:9", texts=8, images=1, requests=2,
+                       concurrencies=[1], data_dir=DEFAULT_DATA, batch_texts=4)
+    assert report["raw_text"]["texts_per_s"] > 0
+    assert "no modserve at http://127.0.0.1:9" in report["http_moderate_text"]["skipped"]
+    assert report["batch_vs_raw_text"] == report["http_moderate_text"]
