@@ -93,8 +93,8 @@ def evaluate(
         report["pooled"][cat] = _figures(y[known, j], scores.ensemble[known, j], thr)
         for name, probs in scores.components.items():
             report["pooled"][f"{cat}/{name}"] = _figures(y[known, j], probs[known, j], thr)
-        if (known & english).any():
-            rows = known & english
+        rows = known & english
+        if rows.any():
             report["pooled-en"][cat] = _figures(y[rows, j], scores.ensemble[rows, j], thr)
         for source in sorted(set(sources[known])):
             rows = known & (sources == source)
