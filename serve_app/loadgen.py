@@ -176,9 +176,10 @@ class Outcome:
     degraded: bool | None = None
     decision: str | None = None
     retry_after: bool = False
+    sent_at: float = 0.0  # time.perf_counter() when it was sent
 
 
-def read_answer(response: httpx.Response, latency_s: float) -> Outcome:
+def read_answer(response: httpx.Response, latency_s: float, sent_at: float) -> Outcome:
     degraded = decision = None
     if response.status_code == 200:
         try:
@@ -187,7 +188,7 @@ def read_answer(response: httpx.Response, latency_s: float) -> Outcome:
         except (ValueError, AttributeError):  # a 200 that is not our JSON: counted, not parsed
             pass
     return Outcome(latency_s, response.status_code, degraded=degraded, decision=decision,
-                   retry_after="retry-after" in response.headers)
+                   retry_after="retry-after" in response.headers, sent_at=sent_at)
 
 
 async def send(client: httpx.AsyncClient, path: str, body: dict[str, Any]) -> Outcome:
@@ -195,8 +196,8 @@ async def send(client: httpx.AsyncClient, path: str, body: dict[str, Any]) -> Ou
     try:
         response = await client.post(path, json=body)
     except (httpx.HTTPError, OSError) as exc:  # no HTTP response at all: LOST
-        return Outcome(time.perf_counter() - started, error=type(exc).__name__)
-    return read_answer(response, time.perf_counter() - started)
+        return Outcome(time.perf_counter() - started, error=type(exc).__name__, sent_at=started)
+    return read_answer(response, time.perf_counter() - started, started)
 
 
 @dataclass

@@ -231,6 +231,8 @@ def test_open_loop_sends_on_schedule_whatever_the_answers() -> None:
     spread = server.arrivals[-1] - server.arrivals[0]
     assert 0.3 < spread < 1.0  # over the schedule; waiting for answers would take 10 s
     assert server.most_open >= 20  # sent while earlier ones were unanswered
+    sent = sorted(o.sent_at for o in tally.outcomes)  # each outcome says when it went out
+    assert sent == pytest.approx(sorted(server.arrivals), abs=0.05)
     assert r.statuses == {"200": 30, "503": 10} and r.retry_after_missing == 0
     assert r.shed_share == 0.25
 
