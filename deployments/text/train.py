@@ -303,12 +303,14 @@ def train_text(
     examples += extra  # e.g. reviewer labels (load_jsonl_examples), never subsampled
     train = [e for e in examples if e.split == "train"]
     val = [e for e in examples if e.split == "validation"]
+    calibration = [_in_calibration(e, cfg.calibration_share) for e in train]
     # Only rows of the fit part are augmented, so no calibration row has a twin in training.
-    fit_part = [e for e in train if not _in_calibration(e, cfg.calibration_share)]
+    fit_part = [e for e, cal in zip(train, calibration, strict=True) if not cal]
     swapped = identity_swaps(fit_part, cfg.identity_swaps, cfg.seed,
                              {text_key(e.text) for e in val})
-    train += load_handmade() * cfg.handmade_repeat + swapped
-    is_cal = np.array([_in_calibration(e, cfg.calibration_share) for e in train])
+    synthetic = load_handmade() * cfg.handmade_repeat + swapped  # fit part only, never calibrated
+    train += synthetic
+    is_cal = np.array(calibration + [False] * len(synthetic))
     y_all = label_matrix(train, TEXT_CATEGORIES)
     keep = trained_categories(y_all[~is_cal], y_all[is_cal])
     categories = [TEXT_CATEGORIES[j] for j in keep]
