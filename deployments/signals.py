@@ -54,6 +54,9 @@ class CategoryInfo:
     modality: Modality
     source: SignalSource
     description: str
+    # Validation AUROC of a trained model: "all" pooled over every labelled set, "en" over the
+    # English sets alone. None where nothing was measured (lexicons, bundled image models).
+    validation_auroc: dict[str, float] | None = None
 
 
 @dataclass(frozen=True)

@@ -440,6 +440,7 @@ class Ingress:
                     source=i.source,
                     analyzer=analyzer,
                     description=i.description,
+                    validation_auroc=i.validation_auroc,
                 )
                 for i in infos
             )

@@ -69,6 +69,11 @@ class CategoryDescription(BaseModel):
     source: Literal["model", "lexicon", "rule"]
     analyzer: str
     description: str
+    validation_auroc: dict[str, float] | None = Field(
+        default=None,
+        description='Validation AUROC of the model: "all" pooled over every labelled set, "en" '
+        "over the English sets alone; null where nothing was measured",
+    )
 
 
 class CategoriesResponse(BaseModel):

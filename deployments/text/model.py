@@ -11,6 +11,7 @@ in one safetensors file with a JSON manifest beside it; this module only reads t
 from __future__ import annotations
 
 import json
+import math
 import threading
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -30,6 +31,7 @@ from deployments.text.normalize import normalize
 ARTIFACT_DIR = Path(__file__).resolve().parent / "artifacts"
 WEIGHTS_FILE = "text_model.safetensors"
 MANIFEST_FILE = "text_model.json"
+METRICS_FILE = "metrics.json"  # training's validation report, beside the artifact
 NGRAM = "char_ngram"
 # Short names of the encoders' heads, used in tensor names and in per-component scores.
 HEAD_NAMES = {
@@ -109,6 +111,25 @@ class TextWeights:
         return cls(heads, ngram.eval(), tensors["combiner"].float(), manifest)
 
 
+def validation_auroc(path: Path, version: str) -> dict[str, dict[str, float]]:
+    """Per category, the ensemble's validation AUROC pooled over every set ("all") and over
+    the English sets ("en"), from the metrics training wrote for this very artifact; empty
+    when there is no such file or it belongs to another version."""
+    try:
+        metrics = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    if metrics.get("version") != version:
+        return {}
+    figures: dict[str, dict[str, float]] = {}
+    for key, part in (("all", "pooled"), ("en", "pooled-en")):
+        for category, row in metrics.get("validation", {}).get(part, {}).items():
+            auroc = row.get("auroc")
+            if "/" not in category and isinstance(auroc, float) and math.isfinite(auroc):
+                figures.setdefault(category, {})[key] = auroc
+    return figures
+
+
 def combine(combiner: torch.Tensor, logits: Sequence[torch.Tensor]) -> torch.Tensor:
     """Calibrated ensemble probabilities from the components' logits, per category."""
     total = combiner[:, -1].expand_as(logits[0])
@@ -146,10 +167,12 @@ class TextModel:
             head.to(self.encoders[name].device)
         self.version: str = manifest["version"]
         self.advertised: list[str] = list(manifest["advertised"])
+        self.validation_auroc = validation_auroc(artifact_dir / METRICS_FILE, self.version)
 
     def categories(self) -> list[CategoryInfo]:
         return [
-            CategoryInfo(name, "text", "model", CATEGORY_DESCRIPTIONS[name])
+            CategoryInfo(name, "text", "model", CATEGORY_DESCRIPTIONS[name],
+                         self.validation_auroc.get(name))
             for name in self.advertised
         ]
 

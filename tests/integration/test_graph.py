@@ -57,6 +57,9 @@ def test_categories_say_where_each_signal_comes_from(base_url: str) -> None:
     assert ("image", "sexual") in by_analyzer
     assert by_analyzer[("text", "toxicity")]["source"] == "model"
     assert {c["source"] for c in listed if c["analyzer"] == "fallback"} == {"lexicon"}
+    # The text model says how good each category is, pooled and on English alone
+    assert set(by_analyzer[("text", "insult")]["validation_auroc"]) == {"all", "en"}
+    assert by_analyzer[("image", "sexual")]["validation_auroc"] is None
 
 
 def test_toxic_text_is_flagged_and_benign_text_allowed(base_url: str) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -9,7 +10,7 @@ import pytest
 
 from deployments.signals import TEXT_CATEGORIES
 from deployments.text.encoder import Encoder, MiniLMEncoder, USEEncoder
-from deployments.text.model import ARTIFACT_DIR, TextModel, TextWeights
+from deployments.text.model import ARTIFACT_DIR, TextModel, TextWeights, validation_auroc
 from deployments.text.train import TrainConfig, train_text
 
 DATA = Path(__file__).resolve().parents[3].parent / "shared" / "data"
@@ -76,6 +77,24 @@ def test_shipped_artifact_advertises_only_native_categories(shipped: TextModel) 
     assert set(shipped.advertised) <= set(TEXT_CATEGORIES)
     assert [c.name for c in shipped.categories()] == shipped.advertised
     assert all(c.source == "model" for c in shipped.categories())
+
+
+def test_shipped_categories_carry_their_validation_auroc(shipped: TextModel) -> None:
+    metrics = json.loads((ARTIFACT_DIR / "metrics.json").read_text())["validation"]
+    insult = {c.name: c for c in shipped.categories()}["insult"]
+    assert insult.validation_auroc == {"all": metrics["pooled"]["insult"]["auroc"],
+                                       "en": metrics["pooled-en"]["insult"]["auroc"]}
+
+
+def test_validation_auroc_only_from_the_artifacts_own_metrics(tmp_path: Path) -> None:
+    path = tmp_path / "metrics.json"
+    assert validation_auroc(path, "v1") == {}  # no file
+    pooled = {"insult": {"auroc": 0.93}, "insult/use_head": {"auroc": 0.9},
+              "sexual": {"auroc": float("nan")}}
+    path.write_text(json.dumps({"version": "v1", "validation": {
+        "pooled": pooled, "pooled-en": {"insult": {"auroc": 0.76}}}}))
+    assert validation_auroc(path, "v1") == {"insult": {"all": 0.93, "en": 0.76}}
+    assert validation_auroc(path, "v2") == {}  # another artifact's figures
 
 
 def test_shipped_artifact_separates_toxic_from_benign(shipped: TextModel) -> None:
