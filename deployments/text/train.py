@@ -32,7 +32,14 @@ from deployments.signals import TEXT_CATEGORIES
 from deployments.text.data import Example, load_examples, load_handmade, text_key
 from deployments.text.encoder import Encoder, load_encoder
 from deployments.text.evaluate import evaluate, label_matrix
-from deployments.text.model import HEAD_NAMES, EmbeddingHead, TextScores, TextWeights, combine
+from deployments.text.model import (
+    HEAD_NAMES,
+    METRICS_FILE,
+    EmbeddingHead,
+    TextScores,
+    TextWeights,
+    combine,
+)
 from deployments.text.ngram import HashedBatch, NgramLinear, hash_texts
 from deployments.text.normalize import normalize
 
@@ -402,7 +409,7 @@ def train_text(
         "seconds": round(time.time() - started, 1),
         "validation": report,
     }
-    (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+    (out_dir / METRICS_FILE).write_text(json.dumps(metrics, indent=2) + "\n")
     return metrics
 
 
