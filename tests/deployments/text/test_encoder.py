@@ -72,7 +72,6 @@ def test_calls_from_several_threads_keep_their_cache_rows(monkeypatch: pytest.Mo
         assert np.allclose(rows, want[i % len(TEXTS)], atol=1e-6, rtol=0)
 
 
-
 def test_the_tokens_variant_adds_the_token_maxima_to_the_sentence_vector(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

@@ -10,7 +10,13 @@ import pytest
 
 from deployments.signals import TEXT_CATEGORIES
 from deployments.text.encoder import Encoder, MiniLMEncoder, USEEncoder
-from deployments.text.model import ARTIFACT_DIR, TextModel, TextWeights, validation_auroc
+from deployments.text.model import (
+    ARTIFACT_DIR,
+    METRICS_FILE,
+    TextModel,
+    TextWeights,
+    validation_auroc,
+)
 from deployments.text.train import TrainConfig, train_text
 
 DATA = Path(__file__).resolve().parents[3].parent / "shared" / "data"
@@ -80,7 +86,7 @@ def test_shipped_artifact_advertises_only_native_categories(shipped: TextModel) 
 
 
 def test_shipped_categories_carry_their_validation_auroc(shipped: TextModel) -> None:
-    metrics = json.loads((ARTIFACT_DIR / "metrics.json").read_text())["validation"]
+    metrics = json.loads((ARTIFACT_DIR / METRICS_FILE).read_text())["validation"]
     insult = {c.name: c for c in shipped.categories()}["insult"]
     assert insult.validation_auroc == {"all": metrics["pooled"]["insult"]["auroc"],
                                        "en": metrics["pooled-en"]["insult"]["auroc"]}
