@@ -27,7 +27,7 @@ from tqdm import tqdm
 from deployments.text import fairness, obfuscate
 from deployments.text.data import Example
 from deployments.text.metrics import auroc, average_precision, f1_at
-from deployments.text.model import TextScores
+from deployments.text.model import POOLED, POOLED_EN, TextScores, component_key
 
 Scorer = Callable[[Sequence[str]], TextScores]
 Thresholds = float | Mapping[str, float | None]
@@ -84,18 +84,18 @@ def evaluate(
     y[[e.handmade for e in examples]] = np.nan
     sources = np.array([ex.source for ex in examples])
     english = np.array([ex.language == "en" for ex in examples])
-    report: dict[str, dict[str, dict[str, float | int]]] = {"pooled": {}, "pooled-en": {}}
+    report: dict[str, dict[str, dict[str, float | int]]] = {POOLED: {}, POOLED_EN: {}}
     for j, cat in enumerate(scores.categories):
         known = ~np.isnan(y[:, j])
         if not known.any():
             continue
         thr = _threshold(threshold, cat)
-        report["pooled"][cat] = _figures(y[known, j], scores.ensemble[known, j], thr)
+        report[POOLED][cat] = _figures(y[known, j], scores.ensemble[known, j], thr)
         for name, probs in scores.components.items():
-            report["pooled"][f"{cat}/{name}"] = _figures(y[known, j], probs[known, j], thr)
+            report[POOLED][component_key(cat, name)] = _figures(y[known, j], probs[known, j], thr)
         rows = known & english
         if rows.any():
-            report["pooled-en"][cat] = _figures(y[rows, j], scores.ensemble[rows, j], thr)
+            report[POOLED_EN][cat] = _figures(y[rows, j], scores.ensemble[rows, j], thr)
         for source in sorted(set(sources[known])):
             rows = known & (sources == source)
             report.setdefault(source, {})[cat] = _figures(

@@ -32,6 +32,8 @@ ARTIFACT_DIR = Path(__file__).resolve().parent / "artifacts"
 WEIGHTS_FILE = "text_model.safetensors"
 MANIFEST_FILE = "text_model.json"
 METRICS_FILE = "metrics.json"  # training's validation report, beside the artifact
+# Parts of that report (``evaluate.evaluate`` writes it): every validation row, the English rows.
+POOLED, POOLED_EN = "pooled", "pooled-en"
 NGRAM = "char_ngram"
 # Short names of the encoders' heads, used in tensor names and in per-component scores.
 HEAD_NAMES = {
@@ -122,12 +124,18 @@ def validation_auroc(path: Path, version: str) -> dict[str, dict[str, float]]:
     if metrics.get("version") != version:
         return {}
     figures: dict[str, dict[str, float]] = {}
-    for key, part in (("all", "pooled"), ("en", "pooled-en")):
-        for category, row in metrics.get("validation", {}).get(part, {}).items():
-            auroc = row.get("auroc")
-            if "/" not in category and isinstance(auroc, float) and math.isfinite(auroc):
+    for key, part in (("all", POOLED), ("en", POOLED_EN)):
+        rows = metrics.get("validation", {}).get(part, {})
+        for category in rows.keys() & CATEGORY_DESCRIPTIONS.keys():  # not the component keys
+            auroc = rows[category].get("auroc")
+            if isinstance(auroc, float) and math.isfinite(auroc):
                 figures.setdefault(category, {})[key] = auroc
     return figures
+
+
+def component_key(category: str, component: str) -> str:
+    """The report key of one component's own figures for ``category``."""
+    return f"{category}/{component}"
 
 
 def combine(combiner: torch.Tensor, logits: Sequence[torch.Tensor]) -> torch.Tensor:

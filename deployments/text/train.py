@@ -35,6 +35,7 @@ from deployments.text.evaluate import evaluate, label_matrix
 from deployments.text.model import (
     HEAD_NAMES,
     METRICS_FILE,
+    POOLED,
     EmbeddingHead,
     TextScores,
     TextWeights,
@@ -438,7 +439,7 @@ def score_examples(
 def advertise(
     report: dict[str, dict[str, dict[str, float | int]]], categories: list[str]
 ) -> list[str]:
-    pooled = report["pooled"]
+    pooled = report[POOLED]
     return [
         c
         for c in categories
