@@ -14,10 +14,11 @@ stays readable and this concern stays in one place:
   finish within the proxy's timeout (Serve's ``max_queued_requests`` is the backstop behind it).
 - **metrics**: the replica's ``ServeMetrics``; whole-request latency per endpoint, shed and
   rate-limited counts are recorded here, decisions and fallbacks by the ingress.
-- **recording**: every decision is appended to the audit log and every ``review`` decision is
-  queued, through a bounded in-memory buffer that a background task flushes in batches. When
-  the store is down, moderation goes on answering and the buffer waits; when it overflows, the
-  oldest entries are dropped and counted. Entries still in the buffer when the process dies are
+- **recording**: every native decision (the OpenAI and Perspective endpoints are stateless and
+  record nothing) is appended to the audit log and every ``review`` decision is queued, through
+  a bounded in-memory buffer that a background task flushes in batches. When the store is down,
+  moderation goes on answering and the buffer waits; when it overflows, the oldest entries are
+  dropped and counted. Entries still in the buffer when the process dies are
   lost: at most ``review_buffer`` of them (plus one batch in flight).
 """
 
