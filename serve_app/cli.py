@@ -21,9 +21,10 @@ if TYPE_CHECKING:
 
 DEFAULT_DATA = REPO_ROOT.parent / "shared" / "data"
 DEFAULT_POLICY = REPO_ROOT / "configs" / "policies" / "default.yaml"
-EVAL_PARTS = ("validation", "obfuscation", "fairness")  # as deployments.text.evaluate.PARTS
+# as deployments.text.evaluate.PARTS and deployments.text.obfuscate.ALL_TRANSFORMS
+EVAL_PARTS = ("validation", "obfuscation", "fairness", "agreement")
 EVAL_TRANSFORMS = ("spaced", "inner_punct", "leet", "homoglyph", "zero_width", "combining",
-                   "repeat", "wide", "mix")  # as deployments.text.obfuscate.ALL_TRANSFORMS
+                   "repeat", "wide", "mix")
 
 
 class CliError(Exception):
@@ -68,10 +69,11 @@ def cmd_eval_text(args: argparse.Namespace) -> int:
         review, block = policy_thresholds(policy)
     except ValueError as exc:  # PolicyError: every problem, one per line
         raise CliError(f"{policy}: not a valid policy:\n{exc}") from None
+    data = _data_dir(args.data) if set(args.parts) - {"fairness"} else None  # all but fairness
     examples = []
-    if {"validation", "obfuscation"} & set(args.parts):
+    if data is not None and {"validation", "obfuscation"} & set(args.parts):
         try:
-            examples = load_examples(_data_dir(args.data), args.sources or None,
+            examples = load_examples(data, args.sources or None,
                                      max_per_source=args.max_per_source or None, seed=args.seed)
         except ValueError as exc:
             raise CliError(str(exc)) from None
@@ -84,7 +86,8 @@ def cmd_eval_text(args: argparse.Namespace) -> int:
     try:
         result = run_eval(model.score, examples, review, block, parts=args.parts,
                           obfuscation_per_category=args.obfuscation_per_category,
-                          transforms=args.transforms, seed=args.seed)
+                          transforms=args.transforms, seed=args.seed,
+                          data_dir=data)
     except ValueError as exc:
         raise CliError(str(exc)) from None
     result = {"model_version": model.version, "advertised": model.advertised,
@@ -239,7 +242,7 @@ def parser() -> argparse.ArgumentParser:
         dest="what", required=True
     )
     etext = evaluate.add_parser(
-        "text", help="validation figures, obfuscation ratio and fairness table of the text model"
+        "text", help="validation figures, obfuscation ratio, fairness table and rater agreement"
     )
     etext.add_argument("--data", help=f"labelled data folder (default {DEFAULT_DATA})")
     etext.add_argument("--artifacts", help="artifact folder (default: the packaged artifacts)")

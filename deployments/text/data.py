@@ -347,21 +347,31 @@ def _majority(yes: int, voters: int) -> float | None:
     return _flag(2 * yes > voters)
 
 
-def _toxic_spans(folder: Path) -> Iterator[Row]:
+TOXIC_SPANS = "toxic-spans-civil-comments"
+SPAN_CATEGORIES = ("toxicity", "insult", "threat", "identity_attack", "profanity")
+
+
+def toxic_spans_votes(folder: Path) -> dict[str, list[set[str]]]:
+    """Comment id → one set per voting rater of the categories they marked ("toxicity" for any
+    span). A rater who ticked "not toxic" votes an empty set; one with neither spans nor "not
+    toxic" (incl. "all toxic" with no span) abstains."""
     types: dict[str, set[str]] = {}  # annotation id -> categories its rater marked
     for r in _records(folder / "spans.csv.gz"):
-        types.setdefault(r["annotation"], set()).add(_SPAN_TYPES.get(r["type"], "other"))
-    votes: dict[str, list[set[str]]] = {}  # comment id -> per voting rater, categories marked
+        types.setdefault(r["annotation"], {"toxicity"}).add(_SPAN_TYPES.get(r["type"], "other"))
+    votes: dict[str, list[set[str]]] = {}
     for r in _records(folder / "annotations.csv.gz"):
         marked = types.get(r["annotation"])
         if marked is not None or r["not toxic"] == "True":
-            votes.setdefault(r["comment_id"], []).append(marked | {"any"} if marked else set())
-        # a rater with neither spans nor "not toxic" (incl. "all toxic" with no span) abstains
+            votes.setdefault(r["comment_id"], []).append(marked or set())
+    return votes
+
+
+def _toxic_spans(folder: Path) -> Iterator[Row]:
+    votes = toxic_spans_votes(folder)
     for r in _records(folder / "comments.csv.gz"):
         raters = votes.get(r["comment_id"], [])
         labels = {cat: _majority(sum(cat in m for m in raters), len(raters))
-                  for cat in ("any", "insult", "threat", "identity_attack", "profanity")}
-        labels["toxicity"] = labels.pop("any")
+                  for cat in SPAN_CATEGORIES}
         yield Row(r["comment_text"], {k: v for k, v in labels.items() if v is not None}, "en")
 
 
@@ -584,7 +594,7 @@ SOURCES: Mapping[str, Loader] = MappingProxyType({
         "identity_attack 0; stage 2 (implicit hate) threatening → threat 1, other classes → "
         "threat 0; stage 3 not used",
         _HASH, _NO_LICENCE),
-    "toxic-spans-civil-comments": Loader(
+    TOXIC_SPANS: Loader(
         _toxic_spans, "en",
         "per comment, strict majority of voting raters: any span → toxicity, Insult → insult, "
         "Threat → threat, Identity based Attack → identity_attack, Profane/Obscene → profanity "

@@ -7,7 +7,9 @@ Three parts, each reported per category so a regression shows where it comes fro
 - **obfuscation**: recall on obfuscated copies of validation positives divided by recall on the
   clean texts, per category and per transform (``obfuscate.py``);
 - **fairness**: the false-flag rate on identity sentences per identity and per function
-  (``fairness.py``).
+  (``fairness.py``);
+- **agreement**: how well human raters agree with each other where a set keeps every rater's
+  vote (Toxic Spans): the ceiling its labels put on any model's AUROC.
 
 Hand-made training rows (``Example.handmade``) are dropped here, whatever split they claim: they
 were written to fix the model and would flatter it.
@@ -25,13 +27,13 @@ import numpy as np
 from tqdm import tqdm
 
 from deployments.text import fairness, obfuscate
-from deployments.text.data import Example
+from deployments.text.data import SPAN_CATEGORIES, TOXIC_SPANS, Example, toxic_spans_votes
 from deployments.text.metrics import auroc, average_precision, f1_at
 from deployments.text.model import POOLED, POOLED_EN, TextScores, component_key
 
 Scorer = Callable[[Sequence[str]], TextScores]
 Thresholds = float | Mapping[str, float | None]
-PARTS = ("validation", "obfuscation", "fairness")
+PARTS = ("validation", "obfuscation", "fairness", "agreement")
 # Scripts the obfuscation transforms apply to (homoglyphs, leetspeak are Latin-script tricks).
 LATIN_LANGUAGES = frozenset({"en", "de", "fr", "es", "it", "pt", "tr", "da"})
 
@@ -246,6 +248,37 @@ def format_obfuscation(report: Mapping[str, Any]) -> str:
     return "\n".join(lines)
 
 
+# --- rater agreement -------------------------------------------------------------------------
+
+
+def rater_agreement(
+    votes: Iterable[Sequence[set[str]]], category: str, panel: int = 3, others: int = 4
+) -> dict[str, float | int]:
+    """AUROC of a panel of ``panel`` raters (the share who marked ``category``) against the
+    strict majority of ``others`` other raters, over items with that many votes (ties skipped).
+
+    The set's own labels are a majority of about three raters, so this is roughly how well its
+    labels predict a fresh panel's: the context for a model's AUROC on them.
+    """
+    shares, majority = [], []
+    for raters in votes:
+        if len(raters) < panel + others:
+            continue
+        yes = sum(category in m for m in raters[panel : panel + others])
+        if 2 * yes != others:
+            shares.append(sum(category in m for m in raters[:panel]) / panel)
+            majority.append(float(2 * yes > others))
+    return _figures(np.array(majority), np.array(shares), 0.5)
+
+
+def agreement_report(data_dir: Path) -> dict[str, dict[str, dict[str, float | int]]]:
+    """``{set: {category: figures}}`` for every set that keeps each rater's vote."""
+    if not (data_dir / TOXIC_SPANS).is_dir():
+        return {}
+    votes = list(toxic_spans_votes(data_dir / TOXIC_SPANS).values())
+    return {TOXIC_SPANS: {c: rater_agreement(votes, c) for c in SPAN_CATEGORIES}}
+
+
 # --- the whole evaluation ---------------------------------------------------------------------
 
 
@@ -259,9 +292,11 @@ def run_eval(
     obfuscation_per_category: int = 150,
     transforms: Sequence[str] = tuple(obfuscate.ALL_TRANSFORMS),
     seed: int = 13,
+    data_dir: Path | None = None,
 ) -> dict[str, Any]:
     """The parts asked for, as one JSON-able dict. ``examples`` are all loaded rows: validation
-    rows are scored, training rows only give the obfuscation's salient words."""
+    rows are scored, training rows only give the obfuscation's salient words; the agreement part
+    reads the raters' votes from ``data_dir``."""
     result: dict[str, Any] = {"parts": list(parts)}
     if "validation" in parts:
         val = evaluable(examples)
@@ -279,6 +314,10 @@ def run_eval(
         scores = score_all(scorer, [c.text for c in cases], "fairness")
         result["fairness"] = fairness.fairness_report(cases, scores.ensemble, scores.categories,
                                                       review, block)
+    if "agreement" in parts:
+        if data_dir is None:
+            raise ValueError("the agreement part needs the labelled data folder")
+        result["agreement"] = agreement_report(data_dir)
     return result
 
 
@@ -291,4 +330,7 @@ def format_report(result: Mapping[str, Any]) -> str:
         sections.append(format_obfuscation(result["obfuscation"]))
     if "fairness" in result:
         sections.append(fairness.format_fairness(result["fairness"]))
+    if "agreement" in result:
+        title = "rater agreement: 3 raters' share against the majority of 4 others"
+        sections.append(title + "\n" + format_table(result["agreement"]))
     return "\n\n".join(sections)

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import csv
+import gzip
 import json
 from collections.abc import Sequence
+from pathlib import Path
 from types import MappingProxyType
 
 import numpy as np
 import pytest
 
 from deployments.text import evaluate as ev
-from deployments.text.data import Example, load_handmade
+from deployments.text.data import TOXIC_SPANS, Example, load_handmade, toxic_spans_votes
 from deployments.text.model import TextScores
 from deployments.text.normalize import normalize
 
@@ -90,8 +93,10 @@ def test_english_pool_leaves_other_languages_out() -> None:
     assert report["pooled"]["insult"]["n"] == 25 and report["pooled"]["insult"]["auroc"] < 1.0
 
 
-def test_run_eval_reports_every_part_as_json() -> None:
-    result = ev.run_eval(word_scorer, examples(), REVIEW, BLOCK, obfuscation_per_category=50)
+def test_run_eval_reports_every_part_as_json(tmp_path: Path) -> None:
+    toxic_spans_folder(tmp_path)
+    result = ev.run_eval(word_scorer, examples(), REVIEW, BLOCK, obfuscation_per_category=50,
+                         data_dir=tmp_path)
     json.dumps(result)  # JSON-able
     insult = result["validation"]["pooled"]["insult"]
     assert insult["n"] == 24 and insult["positives"] == 12 and insult["f1"] == 1.0
@@ -109,8 +114,12 @@ def test_run_eval_reports_every_part_as_json() -> None:
     fair = result["fairness"]
     assert fair["function"]["hateful"]["review_rate"] > 0  # "I hate ..." is caught
     assert fair["neutral_identity"]["review_rate"] == 0.0
+    assert set(result["agreement"]) == {TOXIC_SPANS}
     table = ev.format_report(result)
     assert "transform spaced" in table and "neutral_identity" in table and "insult" in table
+    assert "rater agreement" in table
+    with pytest.raises(ValueError, match="data folder"):
+        ev.run_eval(word_scorer, examples(), REVIEW, BLOCK, parts=["agreement"])
 
 
 def test_parts_can_be_skipped() -> None:
@@ -124,3 +133,43 @@ def test_score_all_chunks_and_merges_in_order() -> None:
     assert np.array_equal(merged.ensemble, word_scorer(texts).ensemble)
     with pytest.raises(ValueError):
         ev.score_all(word_scorer, [], "t")
+
+
+def test_rater_agreement_scores_a_panel_against_the_other_raters() -> None:
+    yes, no = {"toxicity", "insult"}, set()
+    agreeing = [[yes] * 7, [no] * 7, [no, no, yes, yes, yes, yes, no]]  # panel 1/3 vs majority
+    figures = ev.rater_agreement(agreeing, "insult")
+    assert (figures["n"], figures["positives"], figures["auroc"]) == (3, 2, 1.0)
+    assert figures["f1"] == pytest.approx(2 / 3, abs=1e-3)  # the 1-of-3 panel is below 0.5
+    opposed = [[yes] * 3 + [no] * 4, [no] * 3 + [yes] * 4]
+    assert ev.rater_agreement(opposed, "insult")["auroc"] == 0.0
+    skipped = [[yes] * 6, [yes] * 3 + [yes, yes, no, no]]  # too few raters; a 2-2 tie
+    assert ev.rater_agreement(opposed + skipped, "insult")["n"] == 2
+
+
+def toxic_spans_folder(root: Path) -> Path:
+    """Three comments: two raters mark an insult and one ticks "not toxic" on c1; on c2 every
+    rater ticks "not toxic", and a rater with neither spans nor the tick abstains."""
+    folder = root / TOXIC_SPANS
+    folder.mkdir()
+    tables = {
+        "spans": [("annotation", "type"), ("a1", "Insult"), ("a2", "Insult"), ("a2", "Threat")],
+        "annotations": [("annotation", "comment_id", "not toxic"), ("a1", "c1", "False"),
+                        ("a2", "c1", "False"), ("a3", "c1", "True"), ("a4", "c2", "True"),
+                        ("a5", "c2", "True"), ("a6", "c2", "False")],
+        "comments": [("comment_id", "comment_text"), ("c1", "you idiot"), ("c2", "nice day")],
+    }
+    for name, rows in tables.items():
+        with gzip.open(folder / f"{name}.csv.gz", "wt", newline="") as fh:
+            csv.writer(fh).writerows(rows)
+    return folder
+
+
+def test_toxic_spans_votes_keep_each_raters_marks(tmp_path: Path) -> None:
+    votes = toxic_spans_votes(toxic_spans_folder(tmp_path))
+    assert votes == {"c1": [{"toxicity", "insult"}, {"toxicity", "insult", "threat"}, set()],
+                     "c2": [set(), set()]}
+    report = ev.agreement_report(tmp_path)[TOXIC_SPANS]
+    assert set(report) == {"toxicity", "insult", "threat", "identity_attack", "profanity"}
+    assert report["insult"]["n"] == 0  # no comment has 7 voting raters
+    assert ev.agreement_report(tmp_path / "elsewhere") == {}
