@@ -1,6 +1,6 @@
 """Quality figures for the text ensemble: ``modserve eval text``, and training's advertising check.
 
-Three parts, each reported per category so a regression shows where it comes from:
+Four parts, each reported per category so a regression shows where it comes from:
 
 - **validation**: AUROC, AUPRC and F1 at the policy's review threshold, on the held-out
   validation splits, pooled per category (per component too) and per set;
