@@ -71,7 +71,7 @@ def cmd_eval_text(args: argparse.Namespace) -> int:
         raise CliError(f"{policy}: not a valid policy:\n{exc}") from None
     data = _data_dir(args.data) if set(args.parts) - {"fairness"} else None  # all but fairness
     examples = []
-    if data is not None and {"validation", "obfuscation"} & set(args.parts):
+    if data is not None:
         try:
             examples = load_examples(data, args.sources or None,
                                      max_per_source=args.max_per_source or None, seed=args.seed)

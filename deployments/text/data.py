@@ -351,28 +351,27 @@ TOXIC_SPANS = "toxic-spans-civil-comments"
 SPAN_CATEGORIES = ("toxicity", "insult", "threat", "identity_attack", "profanity")
 
 
-def toxic_spans_votes(folder: Path) -> dict[str, list[set[str]]]:
-    """Comment id → one set per voting rater of the categories they marked ("toxicity" for any
-    span). A rater who ticked "not toxic" votes an empty set; one with neither spans nor "not
-    toxic" (incl. "all toxic" with no span) abstains."""
+def toxic_spans_votes(folder: Path) -> list[tuple[str, list[set[str]]]]:
+    """Per comment, its text and one set per voting rater of the categories they marked
+    ("toxicity" for any span). A rater who ticked "not toxic" votes an empty set; one with
+    neither spans nor "not toxic" (incl. "all toxic" with no span) abstains."""
     types: dict[str, set[str]] = {}  # annotation id -> categories its rater marked
     for r in _records(folder / "spans.csv.gz"):
         types.setdefault(r["annotation"], {"toxicity"}).add(_SPAN_TYPES.get(r["type"], "other"))
-    votes: dict[str, list[set[str]]] = {}
+    votes: dict[str, list[set[str]]] = {}  # comment id -> votes
     for r in _records(folder / "annotations.csv.gz"):
         marked = types.get(r["annotation"])
         if marked is not None or r["not toxic"] == "True":
             votes.setdefault(r["comment_id"], []).append(marked or set())
-    return votes
+    return [(r["comment_text"], votes.get(r["comment_id"], []))
+            for r in _records(folder / "comments.csv.gz")]
 
 
 def _toxic_spans(folder: Path) -> Iterator[Row]:
-    votes = toxic_spans_votes(folder)
-    for r in _records(folder / "comments.csv.gz"):
-        raters = votes.get(r["comment_id"], [])
+    for text, raters in toxic_spans_votes(folder):
         labels = {cat: _majority(sum(cat in m for m in raters), len(raters))
                   for cat in SPAN_CATEGORIES}
-        yield Row(r["comment_text"], {k: v for k, v in labels.items() if v is not None}, "en")
+        yield Row(text, {k: v for k, v in labels.items() if v is not None}, "en")
 
 
 def _edos(folder: Path) -> Iterator[Row]:

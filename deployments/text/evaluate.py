@@ -27,7 +27,14 @@ import numpy as np
 from tqdm import tqdm
 
 from deployments.text import fairness, obfuscate
-from deployments.text.data import SPAN_CATEGORIES, TOXIC_SPANS, Example, toxic_spans_votes
+from deployments.text.data import (
+    SPAN_CATEGORIES,
+    TOXIC_SPANS,
+    Example,
+    clean,
+    text_key,
+    toxic_spans_votes,
+)
 from deployments.text.metrics import auroc, average_precision, f1_at
 from deployments.text.model import POOLED, POOLED_EN, TextScores, component_key
 
@@ -251,32 +258,57 @@ def format_obfuscation(report: Mapping[str, Any]) -> str:
 # --- rater agreement -------------------------------------------------------------------------
 
 
-def rater_agreement(
-    votes: Iterable[Sequence[set[str]]], category: str, panel: int = 3, others: int = 4
-) -> dict[str, float | int]:
-    """AUROC of a panel of ``panel`` raters (the share who marked ``category``) against the
-    strict majority of ``others`` other raters, over items with that many votes (ties skipped).
+PANEL, OTHERS = 3, 4  # agreement: a panel of three raters against the majority of four others
 
-    The set's own labels are a majority of about three raters, so this is roughly how well its
-    labels predict a fresh panel's: the context for a model's AUROC on them.
+
+def rater_agreement(
+    votes: Sequence[Sequence[set[str]]],
+    category: str,
+    scores: np.ndarray | None = None,
+    panel: int = PANEL,
+    others: int = OTHERS,
+) -> dict[str, float | int]:
+    """Figures of a predictor against the strict majority of ``others`` raters, over items with
+    ``panel + others`` votes or more (ties skipped). The predictor is the share of the first
+    ``panel`` raters who marked ``category``, or, given, ``scores`` (one per item).
+
+    The set's own labels are a majority of about three raters, so the panel shows roughly how
+    well those labels predict a fresh panel's: the context for a model's AUROC on them.
     """
-    shares, majority = [], []
-    for raters in votes:
+    predicted, majority = [], []
+    for i, raters in enumerate(votes):
         if len(raters) < panel + others:
             continue
         yes = sum(category in m for m in raters[panel : panel + others])
         if 2 * yes != others:
-            shares.append(sum(category in m for m in raters[:panel]) / panel)
+            share = sum(category in m for m in raters[:panel]) / panel
+            predicted.append(share if scores is None else float(scores[i]))
             majority.append(float(2 * yes > others))
-    return _figures(np.array(majority), np.array(shares), 0.5)
+    return _figures(np.array(majority), np.array(predicted), 0.5)
 
 
-def agreement_report(data_dir: Path) -> dict[str, dict[str, dict[str, float | int]]]:
-    """``{set: {category: figures}}`` for every set that keeps each rater's vote."""
+def agreement_report(
+    data_dir: Path, scorer: Scorer, examples: Sequence[Example]
+) -> dict[str, dict[str, dict[str, float | int]]]:
+    """For every set that keeps each rater's vote (Toxic Spans): the raters' agreement on all
+    its comments, and on its validation comments (among ``examples``) the model beside it."""
     if not (data_dir / TOXIC_SPANS).is_dir():
         return {}
-    votes = list(toxic_spans_votes(data_dir / TOXIC_SPANS).values())
-    return {TOXIC_SPANS: {c: rater_agreement(votes, c) for c in SPAN_CATEGORIES}}
+    comments = toxic_spans_votes(data_dir / TOXIC_SPANS)
+    votes = [raters for _, raters in comments]
+    report = {TOXIC_SPANS: {c: rater_agreement(votes, c) for c in SPAN_CATEGORIES}}
+    validation = {text_key(e.text) for e in evaluable(examples) if e.source == TOXIC_SPANS}
+    held = [(text, raters) for text, raters in comments
+            if len(raters) >= PANEL + OTHERS and text_key(clean(text)) in validation]
+    if held:
+        scores = scorer([text for text, _ in held])
+        held_votes = [raters for _, raters in held]
+        part = report[f"{TOXIC_SPANS} validation"] = {}
+        for c in (c for c in SPAN_CATEGORIES if c in scores.categories):
+            j = scores.categories.index(c)
+            part[component_key(c, f"{PANEL} raters")] = rater_agreement(held_votes, c)
+            part[component_key(c, "model")] = rater_agreement(held_votes, c, scores.ensemble[:, j])
+    return report
 
 
 # --- the whole evaluation ---------------------------------------------------------------------
@@ -317,7 +349,7 @@ def run_eval(
     if "agreement" in parts:
         if data_dir is None:
             raise ValueError("the agreement part needs the labelled data folder")
-        result["agreement"] = agreement_report(data_dir)
+        result["agreement"] = agreement_report(data_dir, scorer, examples)
     return result
 
 
@@ -331,6 +363,6 @@ def format_report(result: Mapping[str, Any]) -> str:
     if "fairness" in result:
         sections.append(fairness.format_fairness(result["fairness"]))
     if "agreement" in result:
-        title = "rater agreement: 3 raters' share against the majority of 4 others"
+        title = f"rater agreement: {PANEL} raters' share, or the model, against {OTHERS} others"
         sections.append(title + "\n" + format_table(result["agreement"]))
     return "\n\n".join(sections)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import gzip
 import json
 from collections.abc import Sequence
@@ -148,28 +149,53 @@ def test_rater_agreement_scores_a_panel_against_the_other_raters() -> None:
 
 
 def toxic_spans_folder(root: Path) -> Path:
-    """Three comments: two raters mark an insult and one ticks "not toxic" on c1; on c2 every
-    rater ticks "not toxic", and a rater with neither spans nor the tick abstains."""
+    """Toxic Spans' three files for three comments, raters in file order:
+
+    - "you idiot": 7 votes; the first three raters' share of insult is 2/3, and 3 of the other
+      4 mark it (a positive);
+    - "nice day": 7 votes and one rater with neither spans nor "not toxic" (abstains); the first
+      three's share is 2/3 too, but none of the other 4 mark it (a negative);
+    - "what a day": 2 votes, too few for the panel.
+    """
     folder = root / TOXIC_SPANS
     folder.mkdir()
-    tables = {
-        "spans": [("annotation", "type"), ("a1", "Insult"), ("a2", "Insult"), ("a2", "Threat")],
-        "annotations": [("annotation", "comment_id", "not toxic"), ("a1", "c1", "False"),
-                        ("a2", "c1", "False"), ("a3", "c1", "True"), ("a4", "c2", "True"),
-                        ("a5", "c2", "True"), ("a6", "c2", "False")],
-        "comments": [("comment_id", "comment_text"), ("c1", "you idiot"), ("c2", "nice day")],
-    }
-    for name, rows in tables.items():
+    marks = {"c1": ["I", "IT", "", "I", "I", "I", ""], "c2": ["I", "I", "", "", "", "", "", "-"],
+             "c3": ["I", ""]}
+    spans, annotations = [("annotation", "type")], [("annotation", "comment_id", "not toxic")]
+    for comment, raters in marks.items():
+        for mark in raters:
+            annotation = f"a{len(annotations)}"
+            annotations.append((annotation, comment, str(mark == "")))
+            spans += [(annotation, {"I": "Insult", "T": "Threat"}[m]) for m in mark.strip("-")]
+    comments = [("comment_id", "comment_text"), ("c1", "you idiot"), ("c2", "nice day"),
+                ("c3", "what a day")]
+    for name, rows in {"spans": spans, "annotations": annotations, "comments": comments}.items():
         with gzip.open(folder / f"{name}.csv.gz", "wt", newline="") as fh:
             csv.writer(fh).writerows(rows)
     return folder
 
 
 def test_toxic_spans_votes_keep_each_raters_marks(tmp_path: Path) -> None:
-    votes = toxic_spans_votes(toxic_spans_folder(tmp_path))
-    assert votes == {"c1": [{"toxicity", "insult"}, {"toxicity", "insult", "threat"}, set()],
-                     "c2": [set(), set()]}
-    report = ev.agreement_report(tmp_path)[TOXIC_SPANS]
-    assert set(report) == {"toxicity", "insult", "threat", "identity_attack", "profanity"}
-    assert report["insult"]["n"] == 0  # no comment has 7 voting raters
-    assert ev.agreement_report(tmp_path / "elsewhere") == {}
+    votes = dict(toxic_spans_votes(toxic_spans_folder(tmp_path)))
+    assert votes["you idiot"][:3] == [{"toxicity", "insult"}, {"toxicity", "insult", "threat"},
+                                      set()]
+    assert len(votes["nice day"]) == 7  # the abstaining rater is not a vote
+    assert votes["what a day"] == [{"toxicity", "insult"}, set()]
+
+
+def test_agreement_puts_the_model_beside_the_raters_on_validation_comments(
+    tmp_path: Path,
+) -> None:
+    toxic_spans_folder(tmp_path)
+    held = [example(t, {"insult": 0.0}, source=ev.TOXIC_SPANS) for t in ("you idiot", "nice day")]
+    report = ev.agreement_report(tmp_path, word_scorer, held)
+    everyone = report[ev.TOXIC_SPANS]
+    assert set(everyone) == {"toxicity", "insult", "threat", "identity_attack", "profanity"}
+    assert (everyone["insult"]["n"], everyone["insult"]["auroc"]) == (2, 0.5)
+    validation = report[f"{ev.TOXIC_SPANS} validation"]
+    assert validation["insult/3 raters"]["auroc"] == 0.5
+    assert validation["insult/model"]["auroc"] == 1.0  # "idiot" 0.9, "nice day" 0.1
+    assert "threat/model" not in validation  # the scorer has no threat
+    training = [dataclasses.replace(e, split="train") for e in held]
+    assert set(ev.agreement_report(tmp_path, word_scorer, training)) == {ev.TOXIC_SPANS}
+    assert ev.agreement_report(tmp_path / "elsewhere", word_scorer, held) == {}
