@@ -18,8 +18,8 @@ stays readable and this concern stays in one place:
   record nothing) is appended to the audit log and every ``review`` decision is queued, through
   a bounded in-memory buffer that a background task flushes in batches. When the store is down,
   moderation goes on answering and the buffer waits; when it overflows, the oldest entries are
-  dropped and counted. Entries still in the buffer when the process dies are
-  lost: at most ``review_buffer`` of them (plus one batch in flight).
+  dropped and counted. Entries still in the buffer when the process dies are lost: at most
+  ``review_buffer`` of them (plus one batch in flight).
 """
 
 from __future__ import annotations
