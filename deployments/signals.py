@@ -9,7 +9,13 @@ the contract this narrow is what lets each deployment change or fail on its own.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, get_args
+
+# Where a post was made (policies may set thresholds per platform), and what is decided on it.
+Platform = Literal["twitter", "facebook", "reddit", "custom"]
+PLATFORMS: tuple[str, ...] = get_args(Platform)
+Decision = Literal["allow", "review", "block"]
+DECISIONS: tuple[str, ...] = get_args(Decision)
 
 TEXT_CATEGORIES: tuple[str, ...] = (
     "toxicity",

@@ -14,17 +14,17 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from serve_app.settings import REPO_ROOT
+from deployments.text.training import EVAL_PARTS
+from deployments.text.training.obfuscate import ALL_TRANSFORMS
 
 if TYPE_CHECKING:
-    from deployments.text.data import Example
+    from deployments.text.training.data import Example
+    from serve_app.settings import Settings
 
-DEFAULT_DATA = REPO_ROOT.parent / "shared" / "data"
-DEFAULT_POLICY = REPO_ROOT / "configs" / "policies" / "default.yaml"
-# as deployments.text.evaluate.PARTS and deployments.text.obfuscate.ALL_TRANSFORMS
-EVAL_PARTS = ("validation", "obfuscation", "fairness", "agreement")
-EVAL_TRANSFORMS = ("spaced", "inner_punct", "leet", "homoglyph", "zero_width", "combining",
-                   "repeat", "wide", "mix")
+    Subparsers = argparse._SubParsersAction[argparse.ArgumentParser]
+
+DEFAULT_POLICY = "default.yaml"  # in the settings' policy_dir
+CACHE_DIR = Path(".cache")  # embeddings reused between training runs
 
 
 class CliError(Exception):
@@ -34,7 +34,7 @@ class CliError(Exception):
 def cmd_train_text(args: argparse.Namespace) -> int:
     from deployments.text.encoder import ENCODERS
     from deployments.text.model import ARTIFACT_DIR
-    from deployments.text.train import TrainConfig, train_text
+    from deployments.text.training.train import TrainConfig, train_text
 
     data = _data_dir(args.data)
     unknown = sorted(set(args.encoders or ()) - set(ENCODERS))
@@ -47,7 +47,7 @@ def cmd_train_text(args: argparse.Namespace) -> int:
         epochs=args.epochs,
     )
     out = Path(args.out) if args.out else ARTIFACT_DIR
-    cache = None if args.no_cache else REPO_ROOT / ".cache"
+    cache = None if args.no_cache else CACHE_DIR
     extra = _review_examples(args.reviews or [])
     metrics = train_text(
         data, out, cfg, cache_dir=cache, sources=args.sources or None, extra=extra
@@ -58,11 +58,11 @@ def cmd_train_text(args: argparse.Namespace) -> int:
 
 
 def cmd_eval_text(args: argparse.Namespace) -> int:
-    from deployments.text.data import load_examples
-    from deployments.text.evaluate import format_report, policy_thresholds, run_eval
     from deployments.text.model import ARTIFACT_DIR, TextModel
+    from deployments.text.training.data import load_examples
+    from deployments.text.training.evaluate import format_report, policy_thresholds, run_eval
 
-    policy = Path(args.policy)
+    policy = Path(args.policy) if args.policy else _settings().policy_dir / DEFAULT_POLICY
     if not policy.is_file():
         raise CliError(f"{policy}: no such policy file")
     try:
@@ -118,8 +118,8 @@ def cmd_policy_check(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    from serve_app.bench import run_bench
-    from serve_app.loadgen import MAX_CONCURRENCY
+    from serve_app.bench.loadgen import MAX_CONCURRENCY
+    from serve_app.bench.throughput import run_bench
 
     try:
         concurrencies = [int(c) for c in args.concurrency.split(",")]
@@ -141,7 +141,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 
 def cmd_bulk(args: argparse.Namespace) -> int:
-    from serve_app.bulk import BulkError, config_from_args, print_summary, run_bulk
+    from serve_app.bulk.job import BulkError, config_from_args, print_summary, run_bulk
 
     try:
         print_summary(run_bulk(config_from_args(args)))
@@ -151,8 +151,8 @@ def cmd_bulk(args: argparse.Namespace) -> int:
 
 
 def cmd_bulk_synth(args: argparse.Namespace) -> int:
-    from serve_app.bulk_shards import BulkError
-    from serve_app.bulk_synth import synth_rows, validation_texts, write_rows
+    from serve_app.bulk.shards import BulkError
+    from serve_app.bulk.synth import synth_rows, validation_texts, write_rows
 
     texts = validation_texts(_data_dir(args.data), max_chars=args.max_chars)
     try:
@@ -165,8 +165,9 @@ def cmd_bulk_synth(args: argparse.Namespace) -> int:
 
 
 def cmd_load(args: argparse.Namespace) -> int:
-    from serve_app.bench import sample_texts
-    from serve_app.loadgen import LoadError, config_from_args, print_report, run_load
+    from serve_app.bench import LoadError
+    from serve_app.bench.loadgen import config_from_args, print_report, run_load
+    from serve_app.bench.throughput import sample_texts
 
     try:
         cfg = config_from_args(args)
@@ -178,7 +179,7 @@ def cmd_load(args: argparse.Namespace) -> int:
 
 
 def _review_examples(paths: Sequence[str]) -> list[Example]:
-    from deployments.text.data import load_jsonl_examples
+    from deployments.text.training.data import load_jsonl_examples
 
     examples: list[Example] = []
     for path in paths:
@@ -192,14 +193,10 @@ def _review_examples(paths: Sequence[str]) -> list[Example]:
 
 
 def cmd_reviews_export(args: argparse.Namespace) -> int:
-    from serve_app.reviews import StoreUnavailable, export_jsonl, open_store
-    from serve_app.settings import SettingsError, load_settings
+    from serve_app.ops.reviews import StoreUnavailable, export_jsonl, open_store
 
-    try:
-        settings = load_settings()
-    except SettingsError as exc:
-        raise CliError(str(exc)) from None
-    store = open_store(settings.database_url, settings.resolved_data_dir())
+    settings = _settings()
+    store = open_store(settings.database_url, settings.data_dir)
     try:
         with open(args.out, "w", encoding="utf-8") as out:
             written = export_jsonl(store, out)
@@ -211,20 +208,41 @@ def cmd_reviews_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def _settings() -> Settings:
+    from serve_app.settings import SettingsError, load_settings
+
+    try:
+        return load_settings()
+    except SettingsError as exc:
+        raise CliError(str(exc)) from None
+
+
 def _data_dir(value: str | None) -> Path:
-    path = Path(value) if value else DEFAULT_DATA
+    path = Path(value) if value else _settings().training_data_dir
     if not path.is_dir():
-        raise CliError(f"data directory {path} not found (pass --data DIR)")
+        raise CliError(
+            f"training data directory {path} not found "
+            "(pass --data DIR or set MODSERVE_TRAINING_DATA_DIR)"
+        )
     return path
+
+
+DATA_HELP = "labelled data folder (default: the training_data_dir setting, ../shared/data)"
 
 
 def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(prog="modserve", description=__doc__)
     sub = root.add_subparsers(dest="command", required=True)
+    for add in (_add_train, _add_eval, _add_policy, _add_bench, _add_load, _add_bulk,
+                _add_reviews):
+        add(sub)
+    return root
 
+
+def _add_train(sub: Subparsers) -> None:
     train = sub.add_parser("train", help="train a model").add_subparsers(dest="what", required=True)
     text = train.add_parser("text", help="train the text ensemble on the labelled sets")
-    text.add_argument("--data", help=f"labelled data folder (default {DEFAULT_DATA})")
+    text.add_argument("--data", help=DATA_HELP)
     text.add_argument("--out", help="artifact folder (default: the packaged artifacts)")
     text.add_argument("--sources", nargs="*", help="only these sets (folder names)")
     text.add_argument("--encoders", nargs="*", help="sentence encoders to fit heads on")
@@ -238,31 +256,35 @@ def parser() -> argparse.ArgumentParser:
     )
     text.set_defaults(func=cmd_train_text)
 
+
+def _add_eval(sub: Subparsers) -> None:
     evaluate = sub.add_parser("eval", help="evaluate a model").add_subparsers(
         dest="what", required=True
     )
     etext = evaluate.add_parser(
         "text", help="validation figures, obfuscation ratio, fairness table and rater agreement"
     )
-    etext.add_argument("--data", help=f"labelled data folder (default {DEFAULT_DATA})")
+    etext.add_argument("--data", help=DATA_HELP)
     etext.add_argument("--artifacts", help="artifact folder (default: the packaged artifacts)")
     etext.add_argument("--sources", nargs="*", help="only these sets (folder names)")
     etext.add_argument("--max-per-source", type=int, default=0,
                        help="seeded sample of at most this many rows per set (default 0 = all)")
     etext.add_argument("--parts", nargs="+", choices=EVAL_PARTS, default=list(EVAL_PARTS),
                        help="which parts to run (default: all)")
-    etext.add_argument("--policy", default=str(DEFAULT_POLICY),
-                       help="policy whose review/block thresholds apply (default: default.yaml)")
+    etext.add_argument("--policy", help="policy file whose review/block thresholds apply "
+                       "(default: default.yaml in the policy_dir setting)")
     etext.add_argument("--obfuscation-per-category", type=int, default=150,
                        help="validation positives sampled per category for obfuscation")
-    etext.add_argument("--transforms", nargs="+", choices=EVAL_TRANSFORMS,
-                       default=list(EVAL_TRANSFORMS),
+    etext.add_argument("--transforms", nargs="+", choices=list(ALL_TRANSFORMS),
+                       default=list(ALL_TRANSFORMS),
                        help="obfuscation transforms (default: all)")
     etext.add_argument("--seed", type=int, default=13)
     etext.add_argument("--device", default="auto")
     etext.add_argument("--out", "--json", dest="out", help="also write everything as JSON here")
     etext.set_defaults(func=cmd_eval_text)
 
+
+def _add_policy(sub: Subparsers) -> None:
     policy = sub.add_parser("policy", help="policy tools").add_subparsers(
         dest="what", required=True
     )
@@ -270,50 +292,56 @@ def parser() -> argparse.ArgumentParser:
     check.add_argument("files", nargs="+")
     check.set_defaults(func=cmd_policy_check)
 
+
+def _add_bench(sub: Subparsers) -> None:
     bench = sub.add_parser("bench", help="raw model and HTTP throughput, as one JSON report")
     bench.add_argument("--url", default="http://127.0.0.1:8000", help="a running modserve")
     bench.add_argument("--texts", type=int, default=1024, help="texts for raw throughput")
     bench.add_argument("--images", type=int, default=64, help="images for raw throughput")
     bench.add_argument("--requests", type=int, default=200, help="HTTP requests per level")
     bench.add_argument("--concurrency", default="1,8,32", help="HTTP concurrency levels")
-    bench.add_argument("--data", help="labelled data folder for benchmark texts")
+    bench.add_argument("--data", help=DATA_HELP)
     bench.add_argument(
         "--batch-texts", type=int, default=256, help="texts for /v1/moderate/batch vs raw (0: skip)"
     )
     bench.set_defaults(func=cmd_bench)
 
-    from serve_app.loadgen import add_arguments as add_load_arguments
+
+def _add_load(sub: Subparsers) -> None:
+    from serve_app.bench.loadgen import add_arguments
 
     load = sub.add_parser(
         "load",
         help="drive a local modserve past capacity (closed-loop probe, open-loop 1x/2x) and "
         "report answers, latency, shedding and lost requests; loopback only",
     )
-    add_load_arguments(load)
+    add_arguments(load)
     load.set_defaults(func=cmd_load)
 
-    from serve_app.bulk import add_arguments as add_bulk_arguments
+
+def _add_bulk(sub: Subparsers) -> None:
+    from serve_app.bulk.job import add_arguments
 
     bulk = sub.add_parser("bulk", help="moderate a stored dataset with Ray Data (resumable)")
-    add_bulk_arguments(bulk)
+    add_arguments(bulk)
     bulk.set_defaults(func=cmd_bulk)
     synth = sub.add_parser("bulk-synth", help="synthetic bulk input from the validation texts")
     synth.add_argument("n", type=int, help="rows")
     synth.add_argument("out", help="output file: .jsonl, .csv or .parquet")
-    synth.add_argument("--data", help=f"labelled data folder (default {DEFAULT_DATA})")
+    synth.add_argument("--data", help=DATA_HELP)
     synth.add_argument("--max-chars", type=int, default=280, help="longest text drawn")
     synth.add_argument("--seed", type=int, default=0)
     synth.add_argument("--bad-every", type=int, default=0, help="every k-th row is bad (0: none)")
     synth.set_defaults(func=cmd_bulk_synth)
 
 
+def _add_reviews(sub: Subparsers) -> None:
     reviews = sub.add_parser("reviews", help="review queue tools").add_subparsers(
         dest="what", required=True
     )
     export = reviews.add_parser("export", help="resolved items as JSONL training data")
     export.add_argument("out", help="JSONL file to write (`train text --reviews` reads it)")
     export.set_defaults(func=cmd_reviews_export)
-    return root
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -17,16 +17,16 @@ from deployments.image.deployment import ImageClassifier
 from deployments.policy.deployment import Policy
 from deployments.policy.model import PolicyError, policies_user_config
 from deployments.text.deployment import TextEnsemble
-from serve_app.ingress import Ingress
+from serve_app.http.ingress import Ingress
 from serve_app.settings import Settings, SettingsError, load_settings
 
 
 def policy_user_config(settings: Settings) -> dict[str, Any]:
     """Every policy in the policy folder, checked, as the Policy deployment's user_config."""
     try:
-        return policies_user_config(settings.resolved_policy_dir(), settings.default_policy)
+        return policies_user_config(settings.policy_dir, settings.default_policy)
     except PolicyError as exc:
-        where = settings.resolved_policy_dir()
+        where = settings.policy_dir
         raise SettingsError(f"invalid policies in {where}:\n{exc}") from None
 
 

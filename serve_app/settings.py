@@ -15,7 +15,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+# The built-in policies ship inside the package, so a wheel install finds them.
+BUILTIN_POLICY_DIR = Path(__file__).resolve().parents[1] / "deployments" / "policy" / "policies"
 ENV_PREFIX = "MODSERVE_"
 _SHA256 = re.compile("[0-9a-f]{64}")
 
@@ -28,8 +29,9 @@ class Settings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     policy_dir: Path = Field(
-        REPO_ROOT / "configs" / "policies",
-        description="Folder of policy YAML files; a relative path is taken from the repo root.",
+        BUILTIN_POLICY_DIR,
+        description="Folder of policy YAML files (default: the built-in default and strict "
+        "policies); a relative path is taken from the working directory.",
     )
     default_policy: str = Field("default", description="Policy used when a request names none.")
     text_timeout_s: float = Field(
@@ -64,10 +66,11 @@ class Settings(BaseModel):
         "sheds load: 503 with Retry-After at once. Keep it under the Ingress's "
         "max_ongoing_requests so the excess reaches the ingress rather than the proxy's queue.",
     )
-    # --- operations: review queue, audit log, rate limits, access (serve_app/ops.py) ---
+    # --- operations: review queue, audit log, rate limits, access (serve_app/ops/) ---
     data_dir: Path = Field(
-        REPO_ROOT / "data",
-        description="Folder for the embedded review store (reviews.sqlite3); relative to repo.",
+        Path("data"),
+        description="Folder for the embedded review store (reviews.sqlite3); a relative path is "
+        "taken from the working directory.",
     )
     database_url: str | None = Field(
         None, description="PostgreSQL URL for the review store; unset: SQLite under data_dir."
@@ -87,6 +90,11 @@ class Settings(BaseModel):
         (),
         description="SHA-256 hex of accepted API keys (comma-separated in the environment); "
         "empty: moderation endpoints need no key.",
+    )
+    training_data_dir: Path = Field(
+        Path("../shared/data"),
+        description="Folder of the labelled training sets read by modserve train, eval and "
+        "bulk-synth (not by the service); a relative path is taken from the working directory.",
     )
     admin_token_sha256: str | None = Field(
         None,
@@ -108,13 +116,12 @@ class Settings(BaseModel):
                 raise ValueError("expected a SHA-256 hex digest (64 hex digits), not a key")
         return value
 
-    def resolved_policy_dir(self) -> Path:
-        path = self.policy_dir.expanduser()
-        return path if path.is_absolute() else REPO_ROOT / path
-
-    def resolved_data_dir(self) -> Path:
-        path = self.data_dir.expanduser()
-        return path if path.is_absolute() else REPO_ROOT / path
+    @field_validator("policy_dir", "data_dir", "training_data_dir")
+    @classmethod
+    def _absolute(cls, value: Path) -> Path:
+        # Resolved where the settings are loaded (the driver), so replicas started elsewhere
+        # read the same folders.
+        return value.expanduser().absolute()
 
 
 def env_values(environ: Mapping[str, str]) -> dict[str, str]:

@@ -4,7 +4,6 @@ from deployments.fallback.lexicon import (
     LEXICON_PATH,
     LexiconError,
     RegexScorer,
-    normalize,
     parse_lexicon,
     term_pattern,
 )
@@ -13,7 +12,6 @@ __all__ = [
     "LEXICON_PATH",
     "LexiconError",
     "RegexScorer",
-    "normalize",
     "parse_lexicon",
     "term_pattern",
 ]

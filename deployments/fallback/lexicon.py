@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import hashlib
 import math
-import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +23,7 @@ from typing import Any
 
 import re2
 
+from deployments.normalize import match_form
 from deployments.signals import TEXT_CATEGORIES, CategoryInfo, Signal
 
 LEXICON_PATH = Path(__file__).with_name("lexicon.txt")
@@ -45,30 +45,8 @@ DESCRIPTIONS = {
     "spam": "promotional phrases, link shorteners and repeated links",
 }
 
-_LEET = str.maketrans(
-    {"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t", "@": "a", "$": "s"}
-)
-# Latin look-alikes from Cyrillic and Greek (homoglyph obfuscation: "fuсk" with a Cyrillic с),
-# and letters NFKD does not decompose.
-_LOOKALIKES = str.maketrans("авекмнорстухіјѕԁɡαεικνορτυχøłđ", "abekmhopctyxijsdgaeikvoptuxold")
-# "sh!t", "a|l": a ! or | between two letters stands for i or l, elsewhere it is punctuation.
-_INNER_BANG = re2.compile(r"([a-z])!([a-z])")
-_INNER_BAR = re2.compile(r"([a-z])\|([a-z])")
-
-
 class LexiconError(ValueError):
     """The lexicon file is malformed; the message names the line."""
-
-
-def normalize(text: str) -> str:
-    """The text the lexicon is matched against: folded case, accents, homoglyphs and leet."""
-    text = unicodedata.normalize("NFKC", text)
-    text = "".join(ch for ch in text if unicodedata.category(ch) != "Cf").casefold()
-    text = unicodedata.normalize("NFD", text)
-    text = "".join(ch for ch in text if not unicodedata.combining(ch))
-    text = unicodedata.normalize("NFC", text).translate(_LOOKALIKES).translate(_LEET)
-    text = _INNER_BANG.sub(r"\1i\2", text)
-    return str(_INNER_BAR.sub(r"\1l\2", text))
 
 
 def term_pattern(term: str) -> str:
@@ -78,7 +56,7 @@ def term_pattern(term: str) -> str:
     while "ass" still needs two s and never matches "as").
     """
     prefix = term.endswith("*")
-    words = "".join(ch if ch.isalnum() else " " for ch in normalize(term.rstrip("*"))).split()
+    words = "".join(ch if ch.isalnum() else " " for ch in match_form(term.rstrip("*"))).split()
     if not words:
         raise LexiconError(f"term {term!r} has no letters")
     body = SEPARATOR.join(_letters(word) for word in words)
@@ -171,7 +149,7 @@ class RegexScorer:
         return [self._score_one(text) for text in texts]
 
     def _score_one(self, text: str) -> Signal:
-        matches = self._matches(normalize(text))
+        matches = self._matches(match_form(text))
         matches["toxicity"] = matches.get("toxicity", 0.0) + sum(
             weight * matches.get(category, 0.0) for category, weight in TOXICITY_SOURCES.items()
         )

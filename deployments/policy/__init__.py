@@ -1,7 +1,6 @@
 """Policies: turning analyzer signals into allow / review / block under a platform's rules."""
 
 from deployments.policy.model import (
-    PLATFORMS,
     Decision,
     Policy,
     PolicyError,
@@ -17,7 +16,6 @@ from deployments.policy.model import (
 )
 
 __all__ = [
-    "PLATFORMS",
     "Decision",
     "Policy",
     "PolicyError",

@@ -20,14 +20,12 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationErr
 from pydantic_core import ErrorDetails, PydanticCustomError
 
 from deployments.policy.blocklist import Blocklist, BlocklistAction, compile_pattern
-from deployments.signals import ALL_CATEGORIES, Signal
+from deployments.signals import ALL_CATEGORIES, PLATFORMS, Platform, Signal
+from deployments.signals import Decision as DecisionKind
 
-PlatformName = Literal["twitter", "facebook", "reddit", "custom"]
 OnDegraded = Literal["decide", "review"]
 OnMissingImage = Literal["review", "allow"]
-DecisionKind = Literal["allow", "review", "block"]
 
-PLATFORMS: tuple[str, ...] = get_args(PlatformName)
 POLICY_SUFFIXES = (".yaml", ".yml")
 USER_CONFIG = "user_config"
 
@@ -138,14 +136,14 @@ class RateLimitModel(BaseModel):
 
 
 class PolicyModel(BaseModel):
-    """A policy file as written; see configs/policies/default.yaml for every field."""
+    """A policy file as written; see deployments/policy/policies/default.yaml for every field."""
 
     model_config = ConfigDict(extra="forbid")
 
     name: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]*$", max_length=64)
     description: str = ""
     categories: dict[CategoryKey, ThresholdsModel]
-    platforms: dict[PlatformName, dict[CategoryKey, ThresholdsModel]] = Field(default_factory=dict)
+    platforms: dict[Platform, dict[CategoryKey, ThresholdsModel]] = Field(default_factory=dict)
     on_degraded: OnDegraded = "decide"
     on_missing_image: OnMissingImage = "review"
     also_queue: list[Literal["allow", "block"]] = Field(default_factory=list)
@@ -373,7 +371,8 @@ def _check_file(path: Path) -> tuple[Policy | None, list[PolicyProblem]]:
     if raw is None:
         return None, [
             PolicyProblem(
-                file, 1, "", "policy file is empty", hint="start from configs/policies/default.yaml"
+                file, 1, "", "policy file is empty",
+                hint="start from deployments/policy/policies/default.yaml",
             )
         ]
     model, problems = _validate(raw, file, root)
@@ -509,7 +508,7 @@ def _missing_hint(key: str) -> str | None:
     if key == "block":
         return "write 'block: null' if this category should never be blocked"
     if key == "categories":
-        return "list thresholds per category, as in configs/policies/default.yaml"
+        return "list thresholds per category, as in deployments/policy/policies/default.yaml"
     return None
 
 

@@ -23,10 +23,10 @@ import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
 
+from deployments.normalize import normalize
 from deployments.signals import CATEGORY_DESCRIPTIONS, CategoryInfo, Signal
 from deployments.text.encoder import Encoder, load_encoder
 from deployments.text.ngram import NgramLinear, hash_texts
-from deployments.text.normalize import normalize
 
 ARTIFACT_DIR = Path(__file__).resolve().parent / "artifacts"
 WEIGHTS_FILE = "text_model.safetensors"

@@ -20,7 +20,8 @@ from pathlib import Path
 
 import pytest
 
-from serve_app.ops import sha256_hex
+from serve_app.ops.guard import sha256_hex
+from serve_app.settings import BUILTIN_POLICY_DIR
 
 REPO = Path(__file__).resolve().parents[2]
 ADMIN_TOKEN = "integration-admin-token"
@@ -60,7 +61,7 @@ def metrics_url(base_url: str, metrics_port: int) -> str:
 def base_url(
     tmp_path_factory: pytest.TempPathFactory, data_dir: Path, metrics_port: int
 ) -> Iterator[str]:
-    os.environ["PYTHONPATH"] = str(REPO)  # replicas import the failing deployment from tests/
+    os.environ["PYTHONPATH"] = str(REPO)  # replicas import tests/ helpers by module path
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     os.environ.setdefault("RAY_SERVE_THROUGHPUT_OPTIMIZED", "1")  # as `make serve` runs it
     os.environ.setdefault("RAY_SERVE_REQUEST_PATH_LOG_BUFFER_SIZE", "1")
@@ -69,13 +70,13 @@ def base_url(
 
     from deployments.fallback.deployment import RegexFallback
     from deployments.policy.deployment import Policy
+    from serve_app.bench.failing import FailingImage, FailingText
     from serve_app.graph import build_app, policy_user_config
-    from serve_app.ingress import Ingress
+    from serve_app.http.ingress import Ingress
     from serve_app.settings import load_settings
-    from tests.integration.failing import FailingImage, FailingText
 
     policies = tmp_path_factory.mktemp("policies")
-    for path in (REPO / "configs" / "policies").glob("*.yaml"):
+    for path in BUILTIN_POLICY_DIR.glob("*.yaml"):
         shutil.copy(path, policies / path.name)
     (policies / "limited.yaml").write_text(LIMITED_POLICY)
 

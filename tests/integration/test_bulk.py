@@ -15,8 +15,8 @@ import httpx
 import pyarrow.parquet as pq
 import pytest
 
-from serve_app.bulk import BulkConfig, run_bulk
-from serve_app.bulk_synth import synth_rows, write_rows
+from serve_app.bulk.job import BulkConfig, run_bulk
+from serve_app.bulk.synth import synth_rows, write_rows
 from tests.integration.test_graph import TOXIC, b64, png
 
 pytestmark = pytest.mark.integration

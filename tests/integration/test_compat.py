@@ -1,7 +1,7 @@
 """The compatibility endpoints and the batch endpoint against the running graph.
 
 The OpenAI client is the real ``openai`` package; the Perspective requests are the documented
-ones (``tests/serve_app/compat/perspective_fixtures.py``); schemathesis drives every operation
+ones (``tests.serve_app.http.compat.perspective_fixtures.py``); schemathesis drives every operation
 of ``/openapi.json`` with generated valid and invalid requests.
 """
 
@@ -23,7 +23,7 @@ from schemathesis.checks import (
 from schemathesis.generation import GenerationMode
 
 from tests.integration.test_graph import BENIGN, TOXIC, b64, png
-from tests.serve_app.compat.perspective_fixtures import (
+from tests.serve_app.http.compat.perspective_fixtures import (
     EXAMPLE_REQUEST,
     EXAMPLE_SPANS,
     FULL_REQUEST,

@@ -4,14 +4,15 @@ from pathlib import Path
 
 import pytest
 
-from serve_app.settings import REPO_ROOT, Settings, SettingsError, load_settings
+from serve_app.settings import BUILTIN_POLICY_DIR, Settings, SettingsError, load_settings
 
 
 def test_defaults_run_on_a_laptop() -> None:
     settings = load_settings(environ={})
     assert settings.device == "auto"
-    assert settings.resolved_policy_dir() == REPO_ROOT / "configs" / "policies"
-    assert settings.resolved_policy_dir().is_dir()
+    assert settings.policy_dir == BUILTIN_POLICY_DIR
+    assert sorted(p.name for p in settings.policy_dir.glob("*.yaml")) == [
+        "default.yaml", "strict.yaml"]
 
 
 def test_environment_then_args() -> None:
@@ -21,12 +22,13 @@ def test_environment_then_args() -> None:
     assert settings.max_text_chars == 200
 
 
-def test_relative_policy_dir_is_taken_from_the_repo_root() -> None:
-    settings = load_settings({"policy_dir": "configs/policies"}, environ={})
-    assert settings.resolved_policy_dir() == REPO_ROOT / "configs" / "policies"
-    assert load_settings({"policy_dir": "/tmp/p"}, environ={}).resolved_policy_dir() == Path(
-        "/tmp/p"
-    )
+def test_relative_folders_are_taken_from_the_working_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    settings = load_settings({"policy_dir": "mine", "data_dir": "state"}, environ={})
+    assert settings.policy_dir == tmp_path / "mine" and settings.data_dir == tmp_path / "state"
+    assert load_settings({"policy_dir": "/tmp/p"}, environ={}).policy_dir == Path("/tmp/p")
 
 
 @pytest.mark.parametrize(

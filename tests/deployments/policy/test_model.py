@@ -21,8 +21,9 @@ from deployments.policy.model import (
     policies_user_config,
 )
 from deployments.signals import ALL_CATEGORIES, Signal
+from serve_app.settings import BUILTIN_POLICY_DIR
 
-POLICY_DIR = Path(__file__).resolve().parents[3] / "configs" / "policies"
+POLICY_DIR = BUILTIN_POLICY_DIR
 
 BASE: dict[str, Any] = {
     "name": "test",

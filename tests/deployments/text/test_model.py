@@ -17,7 +17,7 @@ from deployments.text.model import (
     TextWeights,
     validation_auroc,
 )
-from deployments.text.train import TrainConfig, train_text
+from deployments.text.training.train import TrainConfig, train_text
 
 DATA = Path(__file__).resolve().parents[3].parent / "shared" / "data"
 needs_data = pytest.mark.skipif(not DATA.is_dir(), reason=f"no labelled data at {DATA}")
