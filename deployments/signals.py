@@ -28,6 +28,7 @@ TEXT_CATEGORIES: tuple[str, ...] = (
     "sexual_minors",
     "self_harm",
     "violence",
+    "illicit",
     "spam",
 )
 IMAGE_CATEGORIES: tuple[str, ...] = ("sexual", "violence", "gore")
@@ -44,6 +45,7 @@ CATEGORY_DESCRIPTIONS: dict[str, str] = {
     "sexual_minors": "Sexual content that involves anyone under 18.",
     "self_harm": "Intent, ideation or encouragement of suicide or self-harm.",
     "violence": "Content that calls for, supports or glorifies violence.",
+    "illicit": "Asking for or giving help with crimes: criminal planning, weapons, drugs, fraud.",
     "spam": "Unsolicited advertising, scams, phishing and link spam.",
     "gore": "Graphic images of blood, injury or death.",
 }
