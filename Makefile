@@ -9,8 +9,8 @@ export RAY_USAGE_STATS_ENABLED := 0
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 # Ray Serve's high-throughput mode (Ray >= 2.56): user code and router on the replica's own
-# event loop, gRPC between replicas, direct ingress. Measured on the real graph, c=8, 2 cores:
-# 36-40 req/s without it, 47-51 with it (README "Load testing"). Read when Ray starts.
+# event loop, gRPC between replicas, direct ingress. Measured on the real graph, c=8, 2 cores
+# (busy): 36-40 req/s without it, 47-51 with it (docs/benchmarks.md). Read when Ray starts.
 # Its 1,000-record log buffer is turned off: it has no timer, so at low traffic a replica's
 # log lines (and the request ids in them) would not reach the file for minutes.
 export RAY_SERVE_THROUGHPUT_OPTIMIZED := 1
