@@ -5,4 +5,4 @@ Nothing here runs in the service; the service loads what ``train`` wrote under
 """
 
 # The parts of ``modserve eval text``, in the order they run and report.
-EVAL_PARTS = ("validation", "obfuscation", "fairness", "agreement")
+EVAL_PARTS = ("validation", "ordinary", "obfuscation", "fairness", "agreement")

@@ -83,15 +83,16 @@ def _round(value: float) -> float:
 def evaluate(
     scores: TextScores, examples: Sequence[Example], threshold: Thresholds = 0.5
 ) -> dict[str, dict[str, dict[str, float | int]]]:
-    """``{"pooled": {category/component: figures}, "pooled-en": {category: ensemble figures},
-    "<set>": {category: ensemble figures}}``; ``pooled-en`` pools the English rows only.
+    """``{"pooled": {category/component: figures}, "pooled-<language>": {category: ensemble
+    figures}, "<set>": {category: ensemble figures}}``; ``pooled-en`` pools the English rows
+    only, and so on for every language with validation rows.
 
     ``threshold`` (for F1) is one number or one per category; hand-made rows are skipped.
     """
     y = label_matrix(examples, scores.categories)
     y[[e.handmade for e in examples]] = np.nan
     sources = np.array([ex.source for ex in examples])
-    english = np.array([ex.language == "en" for ex in examples])
+    languages = np.array([ex.language for ex in examples])
     report: dict[str, dict[str, dict[str, float | int]]] = {POOLED: {}, POOLED_EN: {}}
     for j, cat in enumerate(scores.categories):
         known = ~np.isnan(y[:, j])
@@ -101,9 +102,11 @@ def evaluate(
         report[POOLED][cat] = _figures(y[known, j], scores.ensemble[known, j], thr)
         for name, probs in scores.components.items():
             report[POOLED][component_key(cat, name)] = _figures(y[known, j], probs[known, j], thr)
-        rows = known & english
-        if rows.any():
-            report[POOLED_EN][cat] = _figures(y[rows, j], scores.ensemble[rows, j], thr)
+        for language in sorted(set(languages[known])):
+            rows = known & (languages == language)
+            report.setdefault(f"{POOLED}-{language}", {})[cat] = _figures(
+                y[rows, j], scores.ensemble[rows, j], thr
+            )
         for source in sorted(set(sources[known])):
             rows = known & (sources == source)
             report.setdefault(source, {})[cat] = _figures(
@@ -142,13 +145,77 @@ def score_all(scorer: Scorer, texts: Sequence[str], desc: str, chunk: int = 256)
     )
 
 
+def _rows(scores: TextScores, mask: np.ndarray) -> TextScores:
+    return TextScores(scores.categories, {k: v[mask] for k, v in scores.components.items()},
+                      scores.ensemble[mask])
+
+
 def policy_thresholds(path: Path) -> tuple[dict[str, float | None], dict[str, float | None]]:
     """(review, block) thresholds per category of a policy file (base thresholds, no platform)."""
-    from deployments.policy.model import load_policy  # the policy package, not its deployment
+    from deployments.policy import load_policy  # the policy package, not its deployment
 
     policy = load_policy(path)
     return ({c: t.review for c, t in policy.categories.items()},
             {c: t.block for c, t in policy.categories.items()})
+
+
+# --- ordinary posts ---------------------------------------------------------------------------
+
+
+def ordinary(examples: Iterable[Example]) -> list[Example]:
+    """Harmless validation rows of every set: each label the set gives is 0. What a platform's
+    everyday traffic mostly looks like, and so what a policy must leave alone."""
+    return [e for e in evaluable(examples) if e.labels and max(e.labels.values()) < 0.5]
+
+
+def ordinary_report(
+    scores: TextScores,
+    examples: Sequence[Example],
+    review: Mapping[str, float | None],
+    block: Mapping[str, float | None],
+) -> dict[str, Any]:
+    """Share of harmless posts a policy sends to review and to block: overall (any category at
+    its threshold), per category, and per set (overall)."""
+    cats = [c for c in scores.categories if review.get(c) is not None or block.get(c) is not None]
+
+    def hits(thresholds: Mapping[str, float | None]) -> np.ndarray:
+        out = np.zeros((len(examples), len(cats)), dtype=bool)
+        for k, c in enumerate(cats):
+            if thresholds.get(c) is not None:
+                out[:, k] = scores.ensemble[:, scores.categories.index(c)] >= thresholds[c]
+        return out
+
+    reviewed, blocked = hits(review), hits(block)
+    any_block: np.ndarray = np.any(blocked, axis=1)
+    any_review: np.ndarray = np.any(reviewed, axis=1) & ~any_block
+    sources = np.array([e.source for e in examples])
+
+    def share(mask: np.ndarray) -> float:
+        return round(float(mask.mean()), 4) if len(mask) else float("nan")
+
+    return {
+        "n": len(examples),
+        "review": share(any_review),
+        "block": share(any_block),
+        "category": {c: {"review": share(reviewed[:, k]), "block": share(blocked[:, k])}
+                     for k, c in enumerate(cats)},
+        "set": {s: {"n": int((sources == s).sum()),
+                    "review": share(any_review[sources == s]),
+                    "block": share(any_block[sources == s])}
+                for s in sorted(set(sources))},
+    }
+
+
+def format_ordinary(report: Mapping[str, Any]) -> str:
+    lines = [f"ordinary posts ({report['n']} harmless validation rows): "
+             f"review {report['review']:.2%}, block {report['block']:.2%}",
+             f"{'category':20} {'review':>8} {'block':>8}"]
+    lines += [f"{c:20} {r['review']:>8.2%} {r['block']:>8.2%}"
+              for c, r in report["category"].items()]
+    lines += [f"{'set':44} {'n':>6} {'review':>8} {'block':>8}"]
+    lines += [f"{s:44} {r['n']:>6} {r['review']:>8.2%} {r['block']:>8.2%}"
+              for s, r in report["set"].items()]
+    return "\n".join(lines)
 
 
 # --- obfuscation ----------------------------------------------------------------------------
@@ -329,10 +396,16 @@ def run_eval(
     rows are scored, training rows only give the obfuscation's salient words; the agreement part
     reads the raters' votes from ``data_dir``."""
     result: dict[str, Any] = {"parts": list(parts)}
-    if "validation" in parts:
+    if "validation" in parts or "ordinary" in parts:
         val = evaluable(examples)
         scores = score_all(scorer, [e.text for e in val], "validation")
-        result["validation"] = evaluate(scores, val, review)
+        if "validation" in parts:
+            result["validation"] = evaluate(scores, val, review)
+        if "ordinary" in parts:
+            harmless = np.array([e.labels and max(e.labels.values()) < 0.5 for e in val],
+                                dtype=bool)
+            result["ordinary"] = ordinary_report(
+                _rows(scores, harmless), ordinary(val), review, block)
     if "obfuscation" in parts:
         train = [(e.text, e.labels) for e in examples
                  if e.split == "train" and e.language in LATIN_LANGUAGES]
@@ -357,6 +430,8 @@ def format_report(result: Mapping[str, Any]) -> str:
     sections = []
     if "validation" in result:
         sections.append(format_table(result["validation"]))
+    if "ordinary" in result:
+        sections.append(format_ordinary(result["ordinary"]))
     if "obfuscation" in result:
         sections.append(format_obfuscation(result["obfuscation"]))
     if "fairness" in result:

@@ -12,6 +12,7 @@ bias: the hand-made sentences of ``handmade/`` and identity-swapped copies of ha
 from __future__ import annotations
 
 import copy
+import dataclasses
 import hashlib
 import json
 import math
@@ -45,6 +46,13 @@ from deployments.text.training.data import Example, load_examples, load_handmade
 from deployments.text.training.evaluate import evaluate, label_matrix
 
 MIN_POSITIVES = 30  # a category with fewer training positives is not trained at all
+# Narrow categories come from a few sets each (suicide subreddits, SMS spam, assistant prompts)
+# and a head learns those sets' style unless it also sees other kinds of posts as negatives. A
+# post of a set that never labels the category is a sound negative for it when nothing in the
+# post is a related harm (RELATED) and the regex lexicon finds no term of the category in it
+# ("kill yourself" in a hate set is self-harm encouragement, not a negative).
+NARROW = {"self_harm": ("threat",), "spam": (), "illicit": ("threat", "violence"),
+          "sexual_minors": ("sexual",)}
 ADVERTISE_MIN_AUROC = 0.85  # ...and one below this pooled validation AUROC is not advertised
 ADVERTISE_MIN_VAL_POSITIVES = 20
 
@@ -78,6 +86,14 @@ class TrainConfig:
     ngram_lr: float = 2e-2
     weight_decay: float = 1e-5
     calibration_share: int = 10  # one in N training rows (by text hash) fits the combiner
+    cross_set_negatives: bool = True  # see NARROW
+    # Probabilities are shifted from the calibration fold's share of positives (abuse-heavy
+    # sets) to this share, closer to real traffic; ranking (AUROC) is unchanged.
+    base_rate: float = 0.05
+    # Operating points from the calibration fold: the score that at most this share of its
+    # harmless rows reach, per category (review, block).
+    review_budget: float = 0.01
+    block_budget: float = 0.001
 
 
 def _stable_bucket(text: str, modulo: int) -> int:
@@ -196,6 +212,32 @@ def identity_swaps(
     return out
 
 
+def cross_set_negatives(examples: Sequence[Example]) -> list[Example]:
+    """``examples`` with the sound negatives of ``NARROW`` added to their labels."""
+    from deployments.fallback.lexicon import RegexScorer  # only training needs the screen
+
+    labelled: dict[str, set[str]] = {}
+    for e in examples:
+        labelled.setdefault(e.source, set()).update(e.labels)
+    screen = RegexScorer()
+    out = []
+    for e in examples:
+        new = {
+            c: 0.0
+            for c, related in NARROW.items()
+            if c not in e.labels
+            and c not in labelled[e.source]
+            and not any(e.labels.get(r, 0.0) >= 0.5 for r in related)
+        }
+        if e.labels.get("sexual", 1.0) < 0.5 and "sexual_minors" not in e.labels:
+            new["sexual_minors"] = 0.0  # not sexual, so not sexual content involving minors
+        if new and not e.handmade:
+            found = screen.score([e.text])[0].scores
+            new = {c: v for c, v in new.items() if found.get(c, 0.0) == 0.0}
+        out.append(dataclasses.replace(e, labels={**e.labels, **new}) if new else e)
+    return out
+
+
 def take(batch: HashedBatch, rows: np.ndarray) -> HashedBatch:
     """The sub-batch of ``rows`` from a pre-hashed corpus."""
     offsets = batch.offsets.numpy()
@@ -298,20 +340,35 @@ def trained_categories(y_fit: np.ndarray, y_cal: np.ndarray) -> list[int]:
     return [j for j in range(y_fit.shape[1]) if pos_fit[j] >= MIN_POSITIVES and pos_cal[j] >= 5]
 
 
-def train_text(
-    data_dir: Path,
-    out_dir: Path,
-    cfg: TrainConfig = TrainConfig(),
-    *,
-    cache_dir: Path | None = None,
-    sources: Sequence[str] | None = None,
-    device: str = "auto",
-    extra: Sequence[Example] = (),
-) -> dict[str, Any]:
-    """Train, evaluate on validation, and write the artifact + metrics JSON into ``out_dir``."""
-    started = time.time()
-    torch.manual_seed(cfg.seed)
+@dataclass
+class TrainingRows:
+    """The rows one training run sees: training rows (real, then synthetic), validation rows,
+    which training rows are the calibration fold, and their labels over the trained categories."""
+
+    train: list[Example]
+    val: list[Example]
+    is_cal: np.ndarray
+    categories: list[str]
+    y: np.ndarray
+    swapped: int
+
+    @property
+    def fit_rows(self) -> np.ndarray:
+        return np.flatnonzero(~self.is_cal)
+
+    @property
+    def cal_rows(self) -> np.ndarray:
+        return np.flatnonzero(self.is_cal)
+
+
+def training_rows(
+    data_dir: Path, cfg: TrainConfig, sources: Sequence[str] | None, extra: Sequence[Example]
+) -> TrainingRows:
+    """Load, add cross-set negatives and reviewer rows, split off the calibration fold, and add
+    the hand-made rows and identity swaps to the fit part only."""
     examples = load_examples(data_dir, sources, max_per_source=cfg.max_per_source, seed=cfg.seed)
+    if cfg.cross_set_negatives:
+        examples = cross_set_negatives(examples)
     examples += extra  # e.g. reviewer labels (load_jsonl_examples), never subsampled
     train = [e for e in examples if e.split == "train"]
     val = [e for e in examples if e.split == "validation"]
@@ -325,36 +382,80 @@ def train_text(
     is_cal = np.array(calibration + [False] * len(synthetic))
     y_all = label_matrix(train, TEXT_CATEGORIES)
     keep = trained_categories(y_all[~is_cal], y_all[is_cal])
-    categories = [TEXT_CATEGORIES[j] for j in keep]
-    y_train = y_all[:, keep]
-    train_texts = [normalize(e.text) for e in train]
-    fit_rows, cal_rows = np.flatnonzero(~is_cal), np.flatnonzero(is_cal)
-    y_fit, y_cal = y_train[fit_rows], y_train[cal_rows]
-    y_cal_t = torch.from_numpy(y_cal)
-    pw_one = torch.ones(len(categories))
+    return TrainingRows(train, val, is_cal, [TEXT_CATEGORIES[j] for j in keep], y_all[:, keep],
+                        len(swapped))
 
-    def train_component(
-        model: torch.nn.Module,
-        inputs: Callable[[np.ndarray], Any],
-        lr: float,
-        batch_size: int,
-        desc: str,
-    ) -> torch.Tensor:
-        """Fit on the fit rows with early stopping on the calibration fold; its calib logits."""
 
-        def forward(rows: np.ndarray) -> torch.Tensor:
-            out: torch.Tensor = model(inputs(fit_rows[rows]))
-            return out
+def train_component(
+    model: torch.nn.Module,
+    inputs: Callable[[np.ndarray], Any],
+    rows: TrainingRows,
+    cfg: TrainConfig,
+    lr: float,
+    batch_size: int,
+    desc: str,
+) -> torch.Tensor:
+    """Fit on the fit rows with early stopping on the calibration fold; its calibration logits."""
+    fit_rows, cal_rows = rows.fit_rows, rows.cal_rows
+    y_cal = torch.from_numpy(rows.y[cal_rows])
+    ones = torch.ones(len(rows.categories))
 
-        def cal_loss() -> float:
-            with torch.no_grad():
-                return float(masked_bce(model(inputs(cal_rows)), y_cal_t, pw_one))
-
-        fit(model, forward, y_fit, cal_loss, cfg, lr, batch_size, desc)
-        with torch.no_grad():
-            out: torch.Tensor = model(inputs(cal_rows))
+    def forward(batch: np.ndarray) -> torch.Tensor:
+        out: torch.Tensor = model(inputs(fit_rows[batch]))
         return out
 
+    def cal_loss() -> float:
+        with torch.no_grad():
+            return float(masked_bce(model(inputs(cal_rows)), y_cal, ones))
+
+    fit(model, forward, rows.y[fit_rows], cal_loss, cfg, lr, batch_size, desc)
+    with torch.no_grad():
+        out: torch.Tensor = model(inputs(cal_rows))
+    return out
+
+
+def shift_to_base_rate(combiner: torch.Tensor, y_cal: np.ndarray, base_rate: float) -> torch.Tensor:
+    """The combiner with each category's bias moved from the calibration fold's prior to
+    ``base_rate`` (a prior shift on the log-odds: rankings stay, probabilities mean what they
+    would in traffic with that share of positives)."""
+    shifted = combiner.clone()
+    for j in range(y_cal.shape[1]):
+        known = y_cal[~np.isnan(y_cal[:, j]), j]
+        prior = float(np.clip((known >= 0.5).mean(), 1e-4, 1 - 1e-4))
+        shifted[j, -1] += math.log(base_rate / (1 - base_rate)) - math.log(prior / (1 - prior))
+    return shifted
+
+
+def operating_points(
+    probs: np.ndarray, y: np.ndarray, categories: Sequence[str], cfg: TrainConfig
+) -> dict[str, dict[str, float]]:
+    """Per category, the review and block scores that at most ``review_budget`` and
+    ``block_budget`` of the harmless rows (every label they have is 0) reach."""
+    harmless = np.all(np.isnan(y) | (y < 0.5), axis=1) & ~np.all(np.isnan(y), axis=1)
+    points = {}
+    for j, category in enumerate(categories):
+        scores = np.sort(probs[harmless, j])
+        at = [scores[min(len(scores) - 1, int(len(scores) * (1 - b)))]
+              for b in (cfg.review_budget, cfg.block_budget)]
+        points[category] = {"review": round(float(at[0]), 4), "block": round(float(at[1]), 4)}
+    return points
+
+
+def train_text(
+    data_dir: Path,
+    out_dir: Path,
+    cfg: TrainConfig = TrainConfig(),
+    *,
+    cache_dir: Path | None = None,
+    sources: Sequence[str] | None = None,
+    device: str = "auto",
+    extra: Sequence[Example] = (),
+) -> dict[str, Any]:
+    """Train, evaluate on validation, and write the artifact + metrics JSON into ``out_dir``."""
+    started = time.time()
+    torch.manual_seed(cfg.seed)
+    rows = training_rows(data_dir, cfg, sources, extra)
+    texts = [normalize(e.text) for e in rows.train]
     caches = {
         name: EmbeddingCache(load_encoder(name, device, cfg.max_length), cache_dir, cfg.max_length)
         for name in cfg.encoders
@@ -362,22 +463,52 @@ def train_text(
     heads: dict[str, EmbeddingHead] = {}
     cal_logits = []
     for name, cache in caches.items():
-        emb = torch.from_numpy(cache.encode(train_texts))
-        heads[name] = EmbeddingHead(cache.encoder.dim, len(categories), hidden=cfg.head_hidden)
-        cal_logits.append(
-            train_component(heads[name], emb.__getitem__, cfg.head_lr, cfg.batch_size, name)
-        )
+        emb = torch.from_numpy(cache.encode(texts))
+        heads[name] = EmbeddingHead(cache.encoder.dim, len(rows.categories), hidden=cfg.head_hidden)
+        cal_logits.append(train_component(heads[name], emb.__getitem__, rows, cfg, cfg.head_lr,
+                                          cfg.batch_size, name))
+    hashed = hash_texts(texts, cfg.buckets)
+    ngram = NgramLinear(cfg.buckets, len(rows.categories))
+    cal_logits.append(train_component(ngram, lambda r: take(hashed, r), rows, cfg, cfg.ngram_lr,
+                                      cfg.ngram_batch_size, "n-gram"))
+    y_cal = rows.y[rows.cal_rows]
+    combiner = shift_to_base_rate(fit_combiner(cal_logits, y_cal), y_cal, cfg.base_rate)
+    weights = TextWeights(heads, ngram, combiner, _manifest(cfg, rows.categories))
+    weights.manifest["combiner"] = {
+        c: dict(zip([*weights.components, "bias"], combiner[i].tolist(), strict=True))
+        for i, c in enumerate(rows.categories)
+    }
+    with torch.no_grad():
+        cal_probs = combine(combiner, cal_logits).numpy()
+    points = operating_points(cal_probs, y_cal, rows.categories, cfg)
+    report = evaluate(score_examples(weights, caches, rows.val), rows.val,
+                      {c: p["review"] for c, p in points.items()})
+    advertised = advertise(report, rows.categories)
+    weights.manifest.update(version=version_of(weights), advertised=advertised,
+                            operating_points=points)
+    weights.save(out_dir)
+    metrics = {
+        "version": weights.manifest["version"],
+        "encoders": list(cfg.encoders),
+        "rows": {
+            "train": len(rows.train) - int(rows.is_cal.sum()),
+            "handmade": sum(e.handmade for e in rows.train) - rows.swapped,
+            "identity_swaps": rows.swapped,
+            "calibration": int(rows.is_cal.sum()),
+            "validation": len(rows.val),
+        },
+        "categories": rows.categories,
+        "advertised": advertised,
+        "operating_points": points,
+        "seconds": round(time.time() - started, 1),
+        "validation": report,
+    }
+    (out_dir / METRICS_FILE).write_text(json.dumps(metrics, indent=2) + "\n")
+    return metrics
 
-    hashed = hash_texts(train_texts, cfg.buckets)
-    ngram = NgramLinear(cfg.buckets, len(categories))
-    cal_logits.append(
-        train_component(
-            ngram, lambda r: take(hashed, r), cfg.ngram_lr, cfg.ngram_batch_size, "n-gram"
-        )
-    )
 
-    combiner = fit_combiner(cal_logits, y_cal)
-    manifest: dict[str, Any] = {
+def _manifest(cfg: TrainConfig, categories: list[str]) -> dict[str, Any]:
+    return {
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
         "encoders": list(cfg.encoders),
         "categories": categories,
@@ -386,32 +517,6 @@ def train_text(
         "max_length": cfg.max_length,
         "config": {**cfg.__dict__, "encoders": list(cfg.encoders)},
     }
-    weights = TextWeights(heads, ngram, combiner, manifest)
-    manifest["combiner"] = {
-        c: dict(zip([*weights.components, "bias"], combiner[i].tolist(), strict=True))
-        for i, c in enumerate(categories)
-    }
-    report = evaluate(score_examples(weights, caches, val), val)
-    advertised = advertise(report, categories)
-    manifest.update(version=version_of(weights), advertised=advertised)
-    weights.save(out_dir)
-    metrics = {
-        "version": weights.manifest["version"],
-        "encoders": list(cfg.encoders),
-        "rows": {
-            "train": len(train) - int(is_cal.sum()),
-            "handmade": sum(e.handmade for e in train) - len(swapped),
-            "identity_swaps": len(swapped),
-            "calibration": int(is_cal.sum()),
-            "validation": len(val),
-        },
-        "categories": categories,
-        "advertised": advertised,
-        "seconds": round(time.time() - started, 1),
-        "validation": report,
-    }
-    (out_dir / METRICS_FILE).write_text(json.dumps(metrics, indent=2) + "\n")
-    return metrics
 
 
 def score_examples(

@@ -13,9 +13,12 @@ from deployments.text.encoder import Encoder, MiniLMEncoder, USEEncoder
 from deployments.text.model import (
     ARTIFACT_DIR,
     METRICS_FILE,
+    WINDOW_CHARS,
     TextModel,
     TextWeights,
+    text_pieces,
     validation_auroc,
+    windows,
 )
 from deployments.text.training.train import TrainConfig, train_text
 
@@ -118,3 +121,33 @@ def test_obfuscation_does_not_hide_an_insult(shipped: TextModel) -> None:
     )
     assert spaced.scores["toxicity"] > 0.5 and leet.scores["toxicity"] > 0.5
     assert abs(plain.scores["toxicity"] - leet.scores["toxicity"]) < 0.25
+
+
+def test_windows_cover_the_whole_text_with_overlap() -> None:
+    text = " ".join(f"word{i}" for i in range(1500))
+    parts = windows(text)
+    assert windows("short text") == ["short text"]
+    assert len(parts) > 1 and all(len(p) <= WINDOW_CHARS for p in parts)
+    assert parts[0].startswith("word0 ") and parts[-1].endswith("word1499")
+    words = set(text.split())
+    assert set(" ".join(parts).split()) == words  # nothing lost at a cut
+    for before, after in zip(parts, parts[1:], strict=False):
+        assert before.split()[-1] in after  # consecutive windows overlap
+
+
+def test_a_long_text_is_scored_whole_and_per_sentence() -> None:
+    short = "You are kind. Thanks."
+    assert text_pieces(short) == [short]
+    long = "First line here. " * 20 + "Then a threat!\nAnd more"
+    pieces = text_pieces(long)
+    assert pieces[0] == long[:WINDOW_CHARS]
+    assert pieces[1:] == ["First line here.", "Then a threat!", "And more"]
+
+
+def test_a_threat_after_4500_harmless_characters_flags_the_post(shipped: TextModel) -> None:
+    harmless = "We walked along the river and talked about the garden and the weather. " * 64
+    threat = "I am going to find you and kill you."
+    assert len(harmless) >= 4500
+    alone, buried, plain = shipped.predict([threat, harmless + threat, harmless])
+    assert buried.scores["threat"] >= 0.9 * alone.scores["threat"] > plain.scores["threat"]
+    assert buried.scores["threat"] >= 0.4  # the default policy's review threshold

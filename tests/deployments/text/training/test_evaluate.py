@@ -199,3 +199,25 @@ def test_agreement_puts_the_model_beside_the_raters_on_validation_comments(
     training = [dataclasses.replace(e, split="train") for e in held]
     assert set(ev.agreement_report(tmp_path, word_scorer, training)) == {ev.TOXIC_SPANS}
     assert ev.agreement_report(tmp_path / "elsewhere", word_scorer, held) == {}
+
+
+def test_ordinary_posts_count_what_the_policy_sends_to_review_and_block() -> None:
+    rows = [example(f"lovely day number {i}", {"insult": 0.0, "toxicity": 0.0}) for i in range(8)]
+    rows += [example("I hate my alarm clock", {"identity_attack": 0.0}, source="set-b"),
+             example("you idiot", {"insult": 0.0}, source="set-b"),  # a set's own false label
+             example("you idiot", {"insult": 1.0}, source="set-c")]  # harmful: not ordinary
+    result = ev.run_eval(word_scorer, rows, REVIEW, BLOCK, parts=["ordinary"])["ordinary"]
+    assert result["n"] == 10  # every harmless row of every set, and no harmful one
+    assert result["review"] == 0.0 and result["block"] == 0.2  # both reach their block scores
+    assert result["category"]["insult"] == {"review": 0.1, "block": 0.1}
+    assert result["category"]["identity_attack"]["review"] == 0.1
+    assert result["set"]["set-b"] == {"n": 2, "review": 0.0, "block": 1.0}
+    text = ev.format_report({"ordinary": result})
+    assert "ordinary posts (10 harmless validation rows): review 0.00%, block 20.00%" in text
+
+
+def test_each_language_gets_its_own_pool() -> None:
+    rows = [dataclasses.replace(e, language="de" if i % 2 else "en")
+            for i, e in enumerate(examples()) if e.split == "validation"]
+    report = ev.evaluate(word_scorer([e.text for e in rows]), rows)
+    assert report["pooled-de"]["insult"]["n"] + report["pooled-en"]["insult"]["n"] == len(rows)
