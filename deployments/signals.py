@@ -73,7 +73,8 @@ class Signal:
 
     ``details`` holds per-component scores (e.g. the transformer head and the n-gram model of
     the text ensemble) for the response's ``details`` field; ``degraded`` marks a signal that
-    stands in for a model that could not answer.
+    stands in for a model that could not answer; ``language`` is the detected language of a
+    text (ISO 639-1, or ``und``), where the analyzer detects it.
     """
 
     analyzer: str
@@ -82,6 +83,7 @@ class Signal:
     scores: dict[str, float]
     details: dict[str, dict[str, float]] = field(default_factory=dict)
     degraded: bool = False
+    language: str | None = None
 
 
 @dataclass(frozen=True)

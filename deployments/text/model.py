@@ -34,6 +34,7 @@ from safetensors.torch import load_file, save_file
 from deployments.normalize import normalize
 from deployments.signals import CATEGORY_DESCRIPTIONS, CategoryInfo, Signal
 from deployments.text.encoder import Encoder, load_encoder
+from deployments.text.language import LanguageDetector
 from deployments.text.ngram import NgramLinear, hash_texts
 
 ARTIFACT_DIR = Path(__file__).resolve().parent / "artifacts"
@@ -191,6 +192,7 @@ class TextModel:
         self.version: str = manifest["version"]
         self.advertised: list[str] = list(manifest["advertised"])
         self.validation_auroc = validation_auroc(artifact_dir / METRICS_FILE, self.version)
+        self.languages = LanguageDetector()
 
     def categories(self) -> list[CategoryInfo]:
         return [
@@ -242,6 +244,7 @@ class TextModel:
         """One Signal per text, in order, over the advertised categories."""
         scores = self.score(texts)
         cols = [scores.categories.index(c) for c in self.advertised]
+        languages = self.languages.detect(texts)
         return [
             Signal(
                 analyzer="text",
@@ -252,6 +255,7 @@ class TextModel:
                     name: _row(probs[i], self.advertised, cols)
                     for name, probs in scores.components.items()
                 },
+                language=languages[i],
             )
             for i in range(len(texts))
         ]

@@ -151,3 +151,11 @@ def test_a_threat_after_4500_harmless_characters_flags_the_post(shipped: TextMod
     alone, buried, plain = shipped.predict([threat, harmless + threat, harmless])
     assert buried.scores["threat"] >= 0.9 * alone.scores["threat"] > plain.scores["threat"]
     assert buried.scores["threat"] >= 0.4  # the default policy's review threshold
+
+
+def test_each_text_answer_names_its_language(shipped: TextModel) -> None:
+    de, en, short = shipped.predict(
+        ["Ich finde das Wetter heute wirklich schön und warm.",
+         "I think the weather today is really lovely and warm.", "lol"]
+    )
+    assert (de.language, en.language, short.language) == ("de", "en", "und")
