@@ -101,7 +101,7 @@ def cmd_eval_text(args: argparse.Namespace) -> int:
 
 
 def cmd_policy_check(args: argparse.Namespace) -> int:
-    from deployments.policy.model import check_policy_file
+    from deployments.policy import check_policy_file
 
     failed = False
     for name in args.files:

@@ -14,8 +14,8 @@ from ray.serve import Application, Deployment
 
 from deployments.fallback.deployment import RegexFallback
 from deployments.image.deployment import ImageClassifier
+from deployments.policy import PolicyError, policies_user_config
 from deployments.policy.deployment import Policy
-from deployments.policy.model import PolicyError, policies_user_config
 from deployments.text.deployment import TextEnsemble
 from serve_app.http.ingress import Ingress
 from serve_app.settings import Settings, SettingsError, load_settings

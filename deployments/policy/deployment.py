@@ -1,4 +1,4 @@
-"""The Policy deployment: holds the live policy set and decides; the rules live in model.py.
+"""The Policy deployment: holds the live policy set and decides; the rules live in decision.py.
 
 Policies arrive through Ray Serve ``user_config`` so an operator can change them with
 ``serve deploy`` without restarting a replica. A bad update is refused as a whole and the
@@ -14,14 +14,10 @@ from typing import Any
 from ray import serve
 
 from deployments.metrics import ServeMetrics
-from deployments.policy import model
-from deployments.policy.model import (
-    Decision,
-    PolicyError,
-    UnknownPolicyError,
-    decide,
-    policies_from_user_config,
-)
+from deployments.policy import loading
+from deployments.policy.decision import Decision, decide
+from deployments.policy.diagnostics import PolicyError
+from deployments.policy.loading import UnknownPolicyError, policies_from_user_config
 from deployments.signals import Signal
 
 logger = logging.getLogger("ray.serve")
@@ -29,10 +25,10 @@ logger = logging.getLogger("ray.serve")
 
 @serve.deployment(name="Policy", max_ongoing_requests=256, ray_actor_options={"num_cpus": 0.1})
 class Policy:
-    """The Serve deployment; the rules themselves are ``model.Policy``."""
+    """The Serve deployment; the rules themselves are ``loading.Policy``."""
 
     def __init__(self) -> None:
-        self._policies: dict[str, model.Policy] = {}
+        self._policies: dict[str, loading.Policy] = {}
         self._default = "default"
         self._metrics = ServeMetrics()
 
@@ -87,7 +83,7 @@ class Policy:
     def names(self) -> list[str]:
         return sorted(self._policies)
 
-    def _get(self, name: str) -> model.Policy:
+    def _get(self, name: str) -> loading.Policy:
         try:
             return self._policies[name]
         except KeyError:

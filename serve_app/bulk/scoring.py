@@ -19,7 +19,7 @@ from typing import Any
 import pyarrow as pa
 
 from deployments.image.model import ImageModel
-from deployments.policy.model import Policy, decide, load_policies
+from deployments.policy import Policy, decide, load_policies
 from deployments.signals import ALL_CATEGORIES, PLATFORMS, InputError, Signal
 from deployments.text.model import ARTIFACT_DIR, MANIFEST_FILE, TextModel
 from serve_app.settings import Settings

@@ -33,7 +33,7 @@ from ray.serve.handle import DeploymentHandle
 from starlette.responses import JSONResponse
 
 from deployments.image.decode import check_image
-from deployments.policy.model import Decision, UnknownPolicyError
+from deployments.policy import Decision, UnknownPolicyError
 from deployments.signals import CategoryInfo, InputError, Signal
 from serve_app.http.compat.errors import (
     GoogleErrorResponse,

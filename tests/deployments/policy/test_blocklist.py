@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
+from deployments.policy import Policy, PolicyError, check_policy_file, decide
 from deployments.policy.blocklist import Blocklist
-from deployments.policy.model import Policy, PolicyError, check_policy_file, decide
 from deployments.signals import Signal
 
 BASE: dict[str, Any] = {"name": "p", "categories": {"insult": {"review": 0.5, "block": 0.9}}}

@@ -1,9 +1,11 @@
-"""The Policy deployment's batch call (plain class, Ray is not started)."""
+"""The Policy deployment: updates and the batch call (plain class, Ray is not started)."""
 
 from __future__ import annotations
 
+import pytest
+
+from deployments.policy import PolicyError, UnknownPolicyError, policies_user_config
 from deployments.policy.deployment import Policy as Deployed
-from deployments.policy.model import UnknownPolicyError, policies_user_config
 from deployments.signals import Signal
 from serve_app.settings import BUILTIN_POLICY_DIR
 
@@ -29,3 +31,16 @@ def test_decide_many_answers_each_item_like_decide() -> None:
         if not isinstance(result, UnknownPolicyError):
             assert result == replica.decide(*request)
     assert [getattr(r, "decision", None) for r in results] == ["block", None, "block", "review"]
+
+
+def test_deployment_keeps_old_policies_on_bad_update() -> None:
+    replica = Deployed.func_or_class()  # type: ignore[attr-defined]
+    with pytest.raises(PolicyError):
+        replica.reconfigure({"policies": {}})  # a bad first set refuses to start
+    replica.reconfigure(policies_user_config(POLICY_DIR))
+    replica.reconfigure({"policies": {"default": {"name": "default"}}, "default": "default"})
+    assert replica.names() == ["default", "strict"]
+    assert replica.decide([text(toxicity=0.9)], None, "twitter", False).decision == "block"
+    assert replica.decide([text(toxicity=0.65)], "strict", "twitter", False).decision == "block"
+    with pytest.raises(UnknownPolicyError, match="unknown policy 'nope'"):
+        replica.decide([], "nope", "twitter", False)

@@ -8,7 +8,7 @@ from typing import Any
 import pyarrow as pa
 import pytest
 
-from deployments.policy.model import decide
+from deployments.policy import decide
 from serve_app.bulk.scoring import OUTPUT_SCHEMA, BatchScorer, ScorerSpec
 from serve_app.bulk.shards import STAGED_SCHEMA
 from serve_app.settings import load_settings
