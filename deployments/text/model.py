@@ -1,11 +1,11 @@
 """The text ensemble: sentence-encoder heads, a char n-gram model, and a calibrated combiner.
 
 Each component gives a logit per category: one small MLP head per sentence encoder the artifact
-names (see ``encoder.py``) and the character n-gram linear model. A per-category logistic
-combiner fit on a held-out calibration fold of the training data turns those logits into one
-calibrated probability, so 0.5 means what a policy threshold assumes. All trained weights live
-in one safetensors file with a JSON manifest beside it; this module only reads them
-(``training/train.py`` writes them).
+names (see ``encoder.py``) and one linear model per n-gram kind it names (characters, words).
+A per-category logistic combiner fit on a held-out calibration fold of the training data turns
+those logits into one calibrated probability, so 0.5 means what a policy threshold assumes.
+All trained weights live in one safetensors file with a JSON manifest beside it; this module
+only reads them (``training/train.py`` writes them).
 
 A post is scored whole: a text longer than ``LONG_TEXT`` characters is also scored sentence by
 sentence (a sentence longer than ``WINDOW_CHARS``, what the encoder reads, in overlapping
@@ -35,7 +35,7 @@ from deployments.normalize import normalize
 from deployments.signals import CATEGORY_DESCRIPTIONS, CategoryInfo, Signal
 from deployments.text.encoder import Encoder, load_encoder
 from deployments.text.language import LanguageDetector
-from deployments.text.ngram import NgramLinear, hash_texts
+from deployments.text.ngram import HASHERS, NgramLinear
 
 ARTIFACT_DIR = Path(__file__).resolve().parent / "artifacts"
 WEIGHTS_FILE = "text_model.safetensors"
@@ -43,7 +43,7 @@ MANIFEST_FILE = "text_model.json"
 METRICS_FILE = "metrics.json"  # training's validation report, beside the artifact
 # Parts of that report (``evaluate.evaluate`` writes it): every validation row, the English rows.
 POOLED, POOLED_EN = "pooled", "pooled-en"
-NGRAM = "char_ngram"
+NGRAM = "char_ngram"  # the n-gram component of every artifact; "word_ngram" where named
 # Texts longer than LONG_TEXT are also scored per sentence. The encoder reads WINDOW_CHARS
 # characters; a longer sentence is read in windows of that size overlapping by WINDOW_OVERLAP,
 # so a phrase cut by one window is whole in the next.
@@ -78,10 +78,10 @@ class EmbeddingHead(torch.nn.Module):
 
 @dataclass
 class TextWeights:
-    """Everything training produces: the heads, the n-gram model, the combiner, the manifest."""
+    """Everything training produces: the heads, the n-gram models, the combiner, the manifest."""
 
     heads: dict[str, EmbeddingHead]  # encoder name -> its head, in manifest order
-    ngram: NgramLinear
+    ngrams: dict[str, NgramLinear]  # n-gram component name -> its model, in manifest order
     combiner: torch.Tensor  # (categories, components + 1): a weight per component logit, bias
     manifest: dict[str, Any]
 
@@ -91,8 +91,8 @@ class TextWeights:
 
     @property
     def components(self) -> list[str]:
-        """Component names in combiner order: one head per encoder, then the n-gram model."""
-        return [HEAD_NAMES[name] for name in self.heads] + [NGRAM]
+        """Component names in combiner order: one head per encoder, then the n-gram models."""
+        return [HEAD_NAMES[name] for name in self.heads] + list(self.ngrams)
 
     def save(self, directory: Path) -> None:
         directory.mkdir(parents=True, exist_ok=True)
@@ -101,8 +101,9 @@ class TextWeights:
             for name, head in self.heads.items()
             for k, v in head.state_dict().items()
         }
-        tensors["ngram.weight"] = self.ngram.bag.weight.detach().half()
-        tensors["ngram.bias"] = self.ngram.bias.detach().float()
+        for name, ngram in self.ngrams.items():
+            tensors[f"{_prefix(name)}.weight"] = ngram.bag.weight.detach().half()
+            tensors[f"{_prefix(name)}.bias"] = ngram.bias.detach().float()
         tensors["combiner"] = self.combiner.float()
         save_file({k: v.contiguous() for k, v in tensors.items()}, str(directory / WEIGHTS_FILE))
         (directory / MANIFEST_FILE).write_text(json.dumps(self.manifest, indent=2) + "\n")
@@ -123,10 +124,18 @@ class TextWeights:
             head = EmbeddingHead(state["net.0.weight"].shape[1], n, hidden=manifest["head_hidden"])
             head.load_state_dict(state)
             heads[name] = head.eval()
-        ngram = NgramLinear(manifest["buckets"], n)
-        ngram.bag.weight.data = tensors["ngram.weight"].float()
-        ngram.bias.data = tensors["ngram.bias"].float()
-        return cls(heads, ngram.eval(), tensors["combiner"].float(), manifest)
+        ngrams = {}
+        for name in manifest.get("ngrams", [NGRAM]):
+            ngram = NgramLinear(manifest["buckets"], n)
+            ngram.bag.weight.data = tensors[f"{_prefix(name)}.weight"].float()
+            ngram.bias.data = tensors[f"{_prefix(name)}.bias"].float()
+            ngrams[name] = ngram.eval()
+        return cls(heads, ngrams, tensors["combiner"].float(), manifest)
+
+
+def _prefix(ngram: str) -> str:
+    """Tensor-name prefix of an n-gram component ("ngram" for the character model)."""
+    return "ngram" if ngram == NGRAM else ngram
 
 
 def validation_auroc(path: Path, version: str) -> dict[str, dict[str, float]]:
@@ -223,13 +232,13 @@ class TextModel:
 
     def _score_clean(self, clean: Sequence[str]) -> TextScores:
         embeddings = {name: self.encoders[name].encode(clean) for name in self.weights.heads}
-        hashed = hash_texts(clean, self.weights.ngram.buckets)
+        hashed = {name: HASHERS[name](clean, m.buckets) for name, m in self.weights.ngrams.items()}
         with _one_torch_thread():
             logits = []
             for name, head in self.weights.heads.items():
                 emb = torch.from_numpy(embeddings[name]).to(self.encoders[name].device)
                 logits.append(head(emb).float().cpu())
-            logits.append(self.weights.ngram(hashed))
+            logits += [ngram(hashed[name]) for name, ngram in self.weights.ngrams.items()]
             ensemble = combine(self.weights.combiner, logits)
         return TextScores(
             categories=self.weights.categories,

@@ -1,4 +1,5 @@
-"""A character n-gram linear model: cheap, multilingual, and hard to dodge by misspelling.
+"""N-gram linear models: character n-grams (cheap, multilingual, hard to dodge by misspelling)
+and word n-grams (what a bag-of-words classifier sees: whole words and word pairs).
 
 Character 2-5-grams of the normalised, lower-cased text are hashed (CRC32, stable across
 processes, unlike ``hash()``) into a fixed number of buckets, weighted by sublinear term
@@ -7,12 +8,15 @@ transformer sees meaning, this model sees spelling; the ensemble uses both.
 
 ``hash_texts`` computes the CRC32s with numpy over a whole batch at once: one
 ``zlib.crc32`` call per gram was a seventh of the serving time. ``hash_text_reference`` is
-the plain definition it must match (a test pins the two together).
+the plain definition it must match (a test pins the two together). ``hash_words`` does the
+same for word 1-2-grams (a few per text, so plain ``zlib.crc32`` is cheap enough), with the
+same weighting.
 """
 
 from __future__ import annotations
 
 import math
+import re
 import zlib
 from collections import Counter
 from collections.abc import Sequence
@@ -139,6 +143,37 @@ def _hash_chunk(texts: Sequence[str], buckets: int) -> tuple[np.ndarray, np.ndar
     return keys % buckets, offsets, tf / norm[rows]
 
 
+_WORD = re.compile(r"[^\W_]+")
+WORD_NGRAMS = 2
+
+
+def word_grams(text: str) -> list[str]:
+    """Lower-cased words and adjacent word pairs of ``text``."""
+    words = _WORD.findall(text.lower())
+    return words + [f"{a} {b}" for a, b in zip(words, words[1:], strict=False)]
+
+
+def hash_words(texts: Sequence[str], buckets: int) -> HashedBatch:
+    """Bag of word 1-2-grams per text, hashed and weighted as ``hash_text_reference``."""
+    ids: list[int] = []
+    offsets: list[int] = []
+    weights: list[float] = []
+    for text in texts:
+        row: Counter[int] = Counter(
+            zlib.crc32(g.encode("utf-8")) % buckets for g in word_grams(text)
+        )
+        tf = [1.0 + math.log(c) for c in row.values()]
+        norm = math.sqrt(sum(v * v for v in tf)) or 1.0
+        offsets.append(len(ids))
+        ids += row
+        weights += [v / norm for v in tf]
+    return HashedBatch(
+        ids=torch.tensor(ids, dtype=torch.int64),
+        offsets=torch.tensor(offsets, dtype=torch.int64),
+        weights=torch.tensor(weights, dtype=torch.float32),
+    )
+
+
 def hash_texts(texts: Sequence[str], buckets: int) -> HashedBatch:
     ids, offsets, weights = [np.zeros(0, np.int64)], [np.zeros(0, np.int64)], [np.zeros(0)]
     done = 0
@@ -172,3 +207,7 @@ class NgramLinear(torch.nn.Module):
     def forward(self, batch: HashedBatch) -> torch.Tensor:
         out: torch.Tensor = self.bag(batch.ids, batch.offsets, per_sample_weights=batch.weights)
         return out + self.bias
+
+
+# The n-gram components an artifact may have, by name, with the features each one reads.
+HASHERS = {"char_ngram": hash_texts, "word_ngram": hash_words}

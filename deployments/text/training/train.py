@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import functools
 import hashlib
 import json
 import math
@@ -41,7 +42,7 @@ from deployments.text.model import (
     TextWeights,
     combine,
 )
-from deployments.text.ngram import HashedBatch, NgramLinear, hash_texts
+from deployments.text.ngram import HASHERS, HashedBatch, NgramLinear
 from deployments.text.training.data import Example, load_examples, load_handmade, text_key
 from deployments.text.training.evaluate import evaluate, label_matrix
 
@@ -76,6 +77,8 @@ class TrainConfig:
     # 0.869 on all validation rows) and 0.013 English toxicity.
     max_per_source: int | None = None
     buckets: int = 2**18
+    # The n-gram components: characters (spelling) and words (whole words and pairs).
+    ngrams: tuple[str, ...] = ("char_ngram", "word_ngram")
     # 1024 over 256: English identity_attack 0.886 vs 0.884, toxicity 0.905 vs 0.903
     head_hidden: int = 1024
     max_length: int = 128
@@ -467,13 +470,15 @@ def train_text(
         heads[name] = EmbeddingHead(cache.encoder.dim, len(rows.categories), hidden=cfg.head_hidden)
         cal_logits.append(train_component(heads[name], emb.__getitem__, rows, cfg, cfg.head_lr,
                                           cfg.batch_size, name))
-    hashed = hash_texts(texts, cfg.buckets)
-    ngram = NgramLinear(cfg.buckets, len(rows.categories))
-    cal_logits.append(train_component(ngram, lambda r: take(hashed, r), rows, cfg, cfg.ngram_lr,
-                                      cfg.ngram_batch_size, "n-gram"))
+    ngrams: dict[str, NgramLinear] = {}
+    for name in cfg.ngrams:
+        hashed = HASHERS[name](texts, cfg.buckets)
+        ngrams[name] = NgramLinear(cfg.buckets, len(rows.categories))
+        cal_logits.append(train_component(ngrams[name], functools.partial(take, hashed), rows,
+                                          cfg, cfg.ngram_lr, cfg.ngram_batch_size, name))
     y_cal = rows.y[rows.cal_rows]
     combiner = shift_to_base_rate(fit_combiner(cal_logits, y_cal), y_cal, cfg.base_rate)
-    weights = TextWeights(heads, ngram, combiner, _manifest(cfg, rows.categories))
+    weights = TextWeights(heads, ngrams, combiner, _manifest(cfg, rows.categories))
     weights.manifest["combiner"] = {
         c: dict(zip([*weights.components, "bias"], combiner[i].tolist(), strict=True))
         for i, c in enumerate(rows.categories)
@@ -511,11 +516,12 @@ def _manifest(cfg: TrainConfig, categories: list[str]) -> dict[str, Any]:
     return {
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
         "encoders": list(cfg.encoders),
+        "ngrams": list(cfg.ngrams),
         "categories": categories,
         "buckets": cfg.buckets,
         "head_hidden": cfg.head_hidden,
         "max_length": cfg.max_length,
-        "config": {**cfg.__dict__, "encoders": list(cfg.encoders)},
+        "config": {**cfg.__dict__, "encoders": list(cfg.encoders), "ngrams": list(cfg.ngrams)},
     }
 
 
@@ -529,7 +535,8 @@ def score_examples(
             head(torch.from_numpy(caches[name].encode(texts)))
             for name, head in weights.heads.items()
         ]
-        logits.append(weights.ngram(hash_texts(texts, weights.ngram.buckets)))
+        logits += [ngram(HASHERS[name](texts, ngram.buckets))
+                   for name, ngram in weights.ngrams.items()]
         ensemble = combine(weights.combiner, logits)
     return TextScores(
         weights.categories,
@@ -557,7 +564,9 @@ def advertise(
 def version_of(weights: TextWeights) -> str:
     digest = hashlib.sha256()
     head_tensors = [t for head in weights.heads.values() for t in head.state_dict().values()]
-    for tensor in (*head_tensors, weights.ngram.bag.weight, weights.combiner):
+    ngram_tensors = [ngram.bag.weight for ngram in weights.ngrams.values()]
+    for tensor in (*head_tensors, *ngram_tensors, weights.combiner):
         digest.update(tensor.detach().half().numpy().tobytes())
     parts = [HEAD_NAMES[name].removesuffix("_head") for name in weights.heads]
-    return f"text-{'-'.join(parts)}-ngram-{digest.hexdigest()[:10]}"
+    parts += [{"char_ngram": "ngram", "word_ngram": "words"}[name] for name in weights.ngrams]
+    return f"text-{'-'.join(parts)}-{digest.hexdigest()[:10]}"

@@ -72,7 +72,8 @@ def test_training_on_a_tiny_sample_writes_a_loadable_artifact(
     model = TextModel(tmp_path, device="cpu", encoders=encoders)
     scores = model.score(["free entry win cash now call 0800", "see you at lunch"])
     assert scores.ensemble.shape == (2, len(metrics["categories"]))
-    assert set(scores.components) == {"minilm_head", "use_head", "char_ngram"}
+    assert set(scores.components) == {"minilm_head", "use_head", "char_ngram", "word_ngram"}
+    assert metrics["version"].startswith("text-minilm-use-ngram-words-")
     assert metrics["validation"]["pooled"]["spam/use_head"]["n"] > 0
     assert metrics["rows"]["handmade"] > 0
     assert ((scores.ensemble >= 0) & (scores.ensemble <= 1)).all()

@@ -4,7 +4,14 @@ import pytest
 import torch
 
 from deployments.text import ngram
-from deployments.text.ngram import NgramLinear, hash_text_reference, hash_texts, ngram_counts
+from deployments.text.ngram import (
+    NgramLinear,
+    hash_text_reference,
+    hash_texts,
+    hash_words,
+    ngram_counts,
+    word_grams,
+)
 
 
 def test_ngrams_are_lowercased_and_padded() -> None:
@@ -52,3 +59,18 @@ def test_hashing_in_chunks_gives_the_same_rows(monkeypatch: pytest.MonkeyPatch) 
     monkeypatch.setattr(ngram, "CHUNK_TEXTS", 1)
     chunked = hash_texts(texts, 97)
     assert torch.equal(whole.ids, chunked.ids) and torch.equal(whole.offsets, chunked.offsets)
+
+
+def test_word_grams_are_words_and_pairs() -> None:
+    assert word_grams("You  are, an IDIOT!") == [
+        "you", "are", "an", "idiot", "you are", "are an", "an idiot"]
+
+
+def test_hash_words_weights_each_text_like_the_char_model() -> None:
+    batch = hash_words(["idiot idiot you", "", "hello"], 2**12)
+    assert batch.offsets.tolist() == [0, 4, 4]  # idiot, you, idiot idiot, idiot you; none; one
+    first = batch.weights[:4]
+    assert abs(float((first**2).sum()) - 1.0) < 1e-6
+    assert float(first.max()) == float(batch.weights[0])  # "idiot" twice weighs most
+    model = NgramLinear(2**12, 3)
+    assert model(batch).shape == (3, 3)
