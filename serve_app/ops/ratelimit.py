@@ -6,13 +6,19 @@ One small interface, ``RateLimiter.take(key, limit)``, two implementations: ``Lo
 ``FailOpenLimiter`` puts the local one behind Redis: when Redis errors or is slow, requests are
 counted locally instead, the failure is logged (once per outage) and counted in
 ``fallbacks``, and Redis is retried after a pause. A client never sees an error for it.
+
+Keys a client chooses (author ids) go through ``bucket_key`` first: ids that read the same to
+a person (``x``, ``X``, `` x``, ``x`` + a zero-width space, a full-width ``ｘ``) share a bucket,
+so a flood cannot dodge its limit by respelling the id.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import time
+import unicodedata
 from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -36,6 +42,20 @@ class Verdict:
 
 class RateLimiter(Protocol):
     async def take(self, key: str, limit: Limit) -> Verdict: ...
+
+
+def bucket_key(client_id: str) -> str:
+    """``client_id`` folded for comparison, as a fixed-size digest.
+
+    NFKC (compatibility forms: full-width, ligatures), format characters (category Cf:
+    zero-width spaces and joiners, bidi marks) and whitespace removed, case folded, NFKC again
+    (folding can denormalise). Hashed, because NFKC can expand a character eighteen-fold and
+    the key must stay small in memory and in Redis.
+    """
+    text = unicodedata.normalize("NFKC", client_id)
+    text = "".join(c for c in text if not c.isspace() and unicodedata.category(c) != "Cf")
+    text = unicodedata.normalize("NFKC", text.casefold())
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:32]
 
 
 def refill(tokens: float, elapsed: float, limit: Limit) -> tuple[float, Verdict]:

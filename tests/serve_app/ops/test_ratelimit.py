@@ -14,6 +14,7 @@ from serve_app.ops.ratelimit import (
     RateLimiter,
     RedisLimiter,
     Verdict,
+    bucket_key,
     make_limiter,
 )
 
@@ -108,3 +109,17 @@ def test_fail_open_returns_to_redis_when_it_is_back() -> None:
 
 def test_no_redis_url_means_in_process() -> None:
     assert isinstance(make_limiter(None), LocalLimiter)
+
+
+@pytest.mark.parametrize(
+    "spelling", ["x", "X", " x", "x ", "x\u200b", "\u200dx", "\uff58", "x\u00a0", "\u202ex"]
+)
+def test_ids_that_read_alike_share_a_bucket_key(spelling: str) -> None:
+    assert bucket_key(spelling) == bucket_key("x")
+
+
+def test_bucket_keys_tell_different_ids_apart_and_stay_small() -> None:
+    assert bucket_key("x") != bucket_key("y")
+    assert bucket_key("Straße") == bucket_key("STRASSE")  # full case folding
+    assert len(bucket_key("\ufdfa" * 256)) == 32  # NFKC expands this one 18-fold
+    assert bucket_key("\ud800")  # a lone surrogate (refused at the edge) does not raise here
