@@ -43,6 +43,7 @@ def cmd_train_text(args: argparse.Namespace) -> int:
     cfg = TrainConfig(
         seed=args.seed,
         encoders=tuple(args.encoders or TrainConfig.encoders),
+        ngrams=tuple(args.ngrams or TrainConfig.ngrams),
         max_per_source=args.max_per_source or None,
         epochs=args.epochs,
     )
@@ -246,6 +247,8 @@ def _add_train(sub: Subparsers) -> None:
     text.add_argument("--out", help="artifact folder (default: the packaged artifacts)")
     text.add_argument("--sources", nargs="*", help="only these sets (folder names)")
     text.add_argument("--encoders", nargs="*", help="sentence encoders to fit heads on")
+    text.add_argument("--ngrams", nargs="*", choices=["char_ngram", "word_ngram"],
+                      help="n-gram components (default: both)")
     text.add_argument("--max-per-source", type=int, default=0,
                       help="seeded sample of at most this many rows per set (default 0 = all)")
     text.add_argument("--epochs", type=int, default=8)
