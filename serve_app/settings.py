@@ -13,7 +13,14 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 # The built-in policies ship inside the package, so a wheel install finds them.
 BUILTIN_POLICY_DIR = Path(__file__).resolve().parents[1] / "deployments" / "policy" / "policies"
@@ -46,6 +53,13 @@ class Settings(BaseModel):
     )
     max_image_pixels: int = Field(
         40_000_000, gt=0, description="Most pixels (width x height) an image may declare."
+    )
+    max_body_bytes: int = Field(
+        16 * 1024 * 1024,
+        gt=0,
+        description="Largest request body accepted, in bytes: refused with 413 by its "
+        "Content-Length before it is read, or as soon as a chunked body passes it. Must hold "
+        "one max_image_bytes image in base64 (4/3 of it).",
     )
     device: str = Field(
         "auto", pattern="^(auto|cpu|cuda(:[0-9]+)?)$", description="Torch device for models."
@@ -100,6 +114,16 @@ class Settings(BaseModel):
         None,
         description="SHA-256 hex of the admin token for reviews; unset: the review API is closed.",
     )
+
+    @model_validator(mode="after")
+    def _body_holds_an_image(self) -> Settings:
+        least = self.max_image_bytes * 4 // 3 + 4096
+        if self.max_body_bytes < least:
+            raise ValueError(
+                f"max_body_bytes ({self.max_body_bytes}) must be at least {least} to hold one "
+                f"max_image_bytes image in base64"
+            )
+        return self
 
     @field_validator("api_key_sha256", mode="before")
     @classmethod

@@ -35,12 +35,12 @@ from starlette.responses import JSONResponse
 from deployments.image.decode import check_image
 from deployments.policy import Decision, UnknownPolicyError
 from deployments.signals import CategoryInfo, InputError, Signal
+from serve_app.http.body import BodyGuard
 from serve_app.http.compat.errors import (
     GoogleErrorResponse,
     OpenAIErrorResponse,
     google_error,
     openai_error,
-    responses,
 )
 from serve_app.http.compat.openai import (
     OpenAIModerationRequest,
@@ -56,7 +56,13 @@ from serve_app.http.compat.perspective import (
     checked_text,
     sentence_spans,
 )
-from serve_app.http.errors import ApiError, from_validation, install_error_handlers
+from serve_app.http.errors import (
+    ApiError,
+    error_responses,
+    from_validation,
+    install_error_handlers,
+)
+from serve_app.http.payloads import base64_digits
 from serve_app.http.schemas import (
     BatchRequest,
     BatchResponse,
@@ -79,16 +85,19 @@ log = logging.getLogger("ray.serve.modserve.ingress")
 T = TypeVar("T")
 TEXT_CHUNK = 32  # texts per classify_many call: TextEnsemble's batch size
 
-ERRORS: dict[int | str, dict[str, Any]] = {
-    status: {"model": ErrorResponse, "description": text}
-    for status, text in {
-        400: "Malformed JSON, bad base64 or an image that cannot be decoded",
-        413: "Text or image over the size limits",
-        415: "Image in a format other than JPEG, PNG, WEBP or GIF",
+ERRORS = error_responses(
+    ErrorResponse,
+    {
+        400: "Malformed JSON, text that is not valid Unicode, bad base64 or an image that "
+        "cannot be decoded",
+        401: "No valid API key (when API keys are configured)",
+        413: "Body, text or image over the size limits",
+        415: "A body that is not JSON, or an image other than JPEG, PNG, WEBP or GIF",
         422: "A missing or invalid field, or an unknown platform or policy",
-        503: "The service cannot answer right now",
-    }.items()
-}
+        429: "Over the per-author or per-API-key rate limit; retry after Retry-After seconds",
+        503: "Overloaded or unavailable; retry after Retry-After seconds when given",
+    },
+)
 
 app = FastAPI(
     title="modserve",
@@ -98,15 +107,28 @@ app = FastAPI(
 install_error_handlers(
     app, {"/v1/moderations": openai_error, "/v1alpha1/comments:analyze": google_error}
 )
-install_ops(app)  # API keys, per-key limits, the review API and page (serve_app/ops.py)
-OPENAI_ERRORS = responses(
+app.add_middleware(BodyGuard)  # 413 by Content-Length before reading, 415 for non-JSON
+install_ops(app)  # shedding, API keys, per-key limits, the review API and page (before the body)
+OPENAI_ERRORS = error_responses(
     OpenAIErrorResponse,
-    {400: "Invalid input, a remote image URL, an image that cannot be used", 503: "Unavailable"},
+    {
+        400: "Invalid input (also too large, not JSON, not valid Unicode), a remote image URL, "
+        "an image that cannot be used",
+        401: "No valid API key (when API keys are configured)",
+        429: "Over the per-API-key rate limit; retry after Retry-After seconds",
+        503: "Overloaded or unavailable",
+    },
 )
-GOOGLE_ERRORS = responses(
+GOOGLE_ERRORS = error_responses(
     GoogleErrorResponse,
-    {400: "INVALID_ARGUMENT, e.g. an unknown requested attribute", 503: "UNAVAILABLE"},
+    {
+        400: "INVALID_ARGUMENT, e.g. an unknown requested attribute",
+        401: "UNAUTHENTICATED: no valid API key (when API keys are configured)",
+        429: "RESOURCE_EXHAUSTED: over the per-API-key rate limit",
+        503: "UNAVAILABLE",
+    },
 )
+READY_ERRORS = error_responses(ReadyResponse, {503: "Not ready: the body says which deployment"})
 
 
 async def _within(awaitable: Awaitable[T], timeout: float) -> T:
@@ -144,7 +166,12 @@ async def _catch(awaitable: Awaitable[T]) -> T | ApiError:
 
 
 def decode_image(payload: str, settings: Settings) -> bytes:
-    """Base64 → bytes, with the cheap checks (size, format, pixel count) done before decode."""
+    """Base64 → bytes, with the cheap checks (size, format, pixel count) done before decode.
+
+    ``payload`` may be MIME-style (line breaks) or a ``data:image/...;base64,`` URL."""
+    payload = base64_digits(payload)
+    if not payload:
+        raise ApiError(400, "invalid_image", "image_base64 holds no image data", "image_base64")
     if len(payload) > settings.max_image_bytes * 4 // 3 + 8:
         raise ApiError(413, "image_too_large", "image is over the size limit", "image_base64")
     try:
@@ -237,7 +264,8 @@ class Ingress:
         self.fallback = fallback
         self.policy = policy
         self.settings = Settings(**settings)
-        self.ops = Ops.start(self.settings, app, self._policy_limit)
+        self.ops = Ops.start(self.settings, app, self._policy_limits)
+        app.state.max_body_bytes = self.settings.max_body_bytes
         self.metrics = self.ops.metrics
 
     @app.post(
@@ -281,7 +309,7 @@ class Ingress:
                 f"text is over {self.settings.max_text_chars} characters",
                 "text",
             )
-        image = decode_image(image_base64, self.settings) if image_base64 else None
+        image = decode_image(image_base64, self.settings) if image_base64 is not None else None
         return text, image
 
     async def _analyze(
@@ -391,15 +419,24 @@ class Ingress:
             raise ApiError(422, "unknown_policy", str(exc), "policy") from None
         return decision
 
-    async def _policy_limit(self, policy: str | None) -> Limit | None:
-        limit: tuple[float, int] | None = await self.policy.rate_limit.remote(policy)
-        return Limit(*limit) if limit else None
+    async def _policy_limits(self) -> dict[str | None, Limit | None]:
+        """Every loaded policy's per-author limit (None: the settings'), the default's as None."""
+        names: list[str | None] = [None, *await self.policy.names.remote()]
+        limits: list[tuple[float, int] | None] = await asyncio.gather(
+            *(self.policy.rate_limit.remote(name) for name in names)
+        )
+        return {n: Limit(*limit) if limit else None for n, limit in zip(names, limits, strict=True)}
 
     @app.get("/v1/health", response_model=HealthResponse, summary="Liveness")
     async def health(self) -> HealthResponse:
         return HealthResponse(status="ok")
 
-    @app.get("/v1/ready", response_model=ReadyResponse, summary="Models loaded and warmed")
+    @app.get(
+        "/v1/ready",
+        response_model=ReadyResponse,
+        responses=READY_ERRORS,
+        summary="Models loaded and warmed",
+    )
     async def ready(self) -> Any:
         handles = {"text": self.text, "fallback": self.fallback, "policy": self.policy}
         if self.image is not None:

@@ -3,19 +3,87 @@
 Pydantic validates at the edge; everything past the ingress sees plain Python values and the
 dataclasses of ``deployments.signals``. Limits that depend on settings (text length, image
 bytes) are checked by the ingress, so that the one place they are configured is the settings.
+Every string a client chooses has a bound here, and every request body is a ``RequestBody``:
+text that is not valid Unicode is refused before any field is read, so it never reaches a
+model, a log line or a cache.
 """
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic_core import PydanticCustomError
 
 from deployments.signals import Decision, Platform
+from serve_app.http.errors import printable
+
+# As a policy file's own ``name`` (deployments/policy/schema.py): no other name can be loaded.
+POLICY_NAME = r"^[a-z0-9][a-z0-9_-]*$"
+MAX_POLICY_NAME = 64
+MAX_ID_CHARS = 256  # content_id, author_id
 
 
-class ModerationRequest(BaseModel):
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def invalid_text(data: Any, skip: Collection[str] = ()) -> str | None:
+    """Where in parsed JSON ``data`` the first string (key or value) that is not valid Unicode
+    is, as a dotted path ("" for ``data`` itself), or None when there is none.
+
+    JSON's ``\\ud800`` escape decodes to a lone UTF-16 surrogate, which Python holds in a str
+    but no encoder can write: the models, the regex fallback and the response would fail on it.
+    Iterative, so a body nested as deep as the JSON parser allows is walked without recursion.
+    ``skip`` names top-level keys whose values are checked elsewhere (a batch's items).
+    """
+    stack: list[tuple[str, Any]] = [("", data)]
+    while stack:
+        path, value = stack.pop()
+        if isinstance(value, str):
+            if not value.isascii() and not _encodable(value):
+                return path
+        elif isinstance(value, dict):
+            children = []
+            for key, child in value.items():
+                where = f"{path}.{key}" if path else str(key)
+                if isinstance(key, str) and not key.isascii() and not _encodable(key):
+                    return where
+                if path or key not in skip:
+                    children.append((where, child))
+            stack.extend(reversed(children))
+        elif isinstance(value, list):
+            items = [(f"{path}.{i}" if path else str(i), c) for i, c in enumerate(value)]
+            stack.extend(reversed(items))
+    return None
+
+
+class RequestBody(BaseModel):
+    """A request body: refused with 400 ``invalid_text`` when any string in it is not valid
+    Unicode, before its fields are validated."""
+
+    unchecked: ClassVar[frozenset[str]] = frozenset()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _valid_unicode(cls, data: Any) -> Any:
+        where = invalid_text(data, cls.unchecked)
+        if where is not None:
+            raise PydanticCustomError(
+                "invalid_text",
+                "{field}: not valid Unicode (a lone surrogate such as \\ud800)",
+                {"field": printable(where) or "body"},
+            )
+        return data
+
+
+class ModerationRequest(RequestBody):
     model_config = ConfigDict(
         extra="forbid",
         json_schema_extra={
@@ -30,15 +98,28 @@ class ModerationRequest(BaseModel):
         },
     )
 
-    content_id: str = Field(min_length=1, max_length=256, description="Your id for the post.")
+    content_id: str = Field(
+        min_length=1, max_length=MAX_ID_CHARS, description="Your id for the post."
+    )
     text: str | None = Field(None, description="Text of the post (at most max_text_chars).")
     image_base64: str | None = Field(
         None, description="Image bytes, base64 (JPEG, PNG, WEBP or GIF; at most 10 MB decoded)."
     )
-    author_id: str = Field(min_length=1, max_length=256, description="Who posted it.")
+    author_id: str = Field(
+        min_length=1,
+        max_length=MAX_ID_CHARS,
+        description="Who posted it; rate-limited per author (the id compared after NFKC, "
+        "case folding and removing whitespace and invisible format characters).",
+    )
     platform: Platform = Field(description="Where it was posted; selects policy overrides.")
     timestamp: datetime | None = Field(None, description="When it was posted (ISO 8601).")
-    policy: str | None = Field(None, description="Policy name; the default policy if absent.")
+    policy: str | None = Field(
+        None,
+        min_length=1,
+        max_length=MAX_POLICY_NAME,
+        pattern=POLICY_NAME,
+        description="Policy name (lower-case letters, digits, '-', '_'); the default if absent.",
+    )
 
     @model_validator(mode="after")
     def _has_content(self) -> ModerationRequest:
@@ -98,7 +179,8 @@ class ErrorResponse(BaseModel):
     error: ErrorBody
 
 
-class BatchRequest(BaseModel):
+class BatchRequest(RequestBody):
+    unchecked = frozenset({"items"})  # each item is checked on its own, failing only itself
     model_config = ConfigDict(
         extra="forbid",
         json_schema_extra={

@@ -5,10 +5,16 @@ The Ingress holds one ``Ops`` and makes three calls into it (``install_ops`` at 
 stays readable and this concern stays in one place:
 
 - **access**: moderation endpoints need an API key when ``api_key_sha256`` lists any (keys are
-  kept only as SHA-256 digests); the review API needs the admin token. No key: 401.
-- **rate limits**: a token bucket per API key (here, before the body is read) and per
-  ``author_id`` (``admit``); the policy may override the settings' rate and burst. 429 with
-  ``Retry-After``.
+  kept only as SHA-256 digests); the review API needs the admin token. No key: 401. Secrets are
+  read from headers only (``Authorization: Bearer``, ``X-API-Key``, ``X-Goog-Api-Key`` for
+  Perspective clients): a ``?key=`` in the URL is refused, since URLs end up in logs.
+- **rate limits**: a token bucket per API key (here, before the body is read) on every
+  moderation endpoint, and per ``author_id`` (``admit``) on the native ones (the OpenAI and
+  Perspective requests carry no author); the policy may override the settings' rate and burst.
+  Author ids are compared as ``bucket_key`` folds them. 429 with ``Retry-After``.
+- **policies**: ``admit`` also refuses a policy name that is not loaded (422), from a table of
+  the loaded policies and their limits refreshed from the Policy deployment; so a made-up name
+  costs no call to it, no log line and no memory.
 - **load shedding**: past ``max_in_flight`` moderation requests at once, the replica answers
   503 with ``Retry-After`` at once, in the one error shape, rather than queueing work it cannot
   finish within the proxy's timeout (Serve's ``max_queued_requests`` is the backstop behind it).
@@ -31,15 +37,15 @@ import logging
 import math
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from fastapi import FastAPI, Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from deployments.metrics import ServeMetrics
-from serve_app.http.errors import ApiError, error_response
-from serve_app.ops.ratelimit import FailOpenLimiter, Limit, RateLimiter, make_limiter
+from serve_app.http.errors import ApiError, render
+from serve_app.ops.ratelimit import FailOpenLimiter, Limit, RateLimiter, bucket_key, make_limiter
 from serve_app.ops.reviews import AuditEvent, NewReview, ReviewStore, StoreError, open_store
 from serve_app.settings import Settings
 
@@ -54,7 +60,12 @@ MODERATION_PATHS = (
 )
 FLUSH_BATCH = 500
 FLUSH_EVERY_S = 0.1
-PolicyLimits = Callable[[str | None], Awaitable[Limit | None]]
+# Every loaded policy's per-author limit (None: the settings' default); the default policy's
+# under the key None.
+PolicyLimits = Callable[[], Awaitable[Mapping[str | None, Limit | None]]]
+POLICIES_FRESH_S = 10.0  # how long the table of loaded policies is used before it is asked again
+POLICIES_MISS_S = 1.0  # an unknown name refreshes it at most this often (a new policy is found)
+SECRET_HEADERS = "Authorization: Bearer, X-API-Key or X-Goog-Api-Key"
 
 
 def sha256_hex(secret: str) -> str:
@@ -62,11 +73,19 @@ def sha256_hex(secret: str) -> str:
 
 
 def presented_secret(request: Request) -> str | None:
-    """``Authorization: Bearer S``, ``X-API-Key: S`` or (Perspective clients) ``?key=S``."""
+    """``Authorization: Bearer S``, ``X-API-Key: S`` or ``X-Goog-Api-Key: S`` (what Google
+    client libraries send for Perspective). Never the URL: a ``?key=`` raises 401."""
+    if "key" in request.query_params:
+        raise ApiError(
+            401,
+            "unauthorized",
+            f"send the key in a header ({SECRET_HEADERS}), never in the URL",
+            "key",
+        )
     auth = request.headers.get("authorization", "")
     if auth.lower().startswith("bearer "):
         return auth[7:].strip() or None
-    return request.headers.get("x-api-key") or request.query_params.get("key") or None
+    return request.headers.get("x-api-key") or request.headers.get("x-goog-api-key") or None
 
 
 def matches(secret: str | None, digests: tuple[str, ...]) -> bool:
@@ -152,8 +171,7 @@ class Ops:
         self.limiter = limiter
         self.recorder = Recorder(store, settings.review_buffer)
         self.default_limit = Limit(settings.rate_limit_per_s, settings.rate_limit_burst)
-        self._policy_limits = policy_limits
-        self._limit_cache: dict[str | None, tuple[float, Limit]] = {}
+        self._policies = PolicyTable(policy_limits) if policy_limits is not None else None
         self.metrics = ServeMetrics()
         self.in_flight = 0  # moderation requests this replica is working on
 
@@ -184,8 +202,9 @@ class Ops:
         await self._take("key:" + sha256_hex(secret)[:16], self.default_limit, "api_key")
 
     async def admit(self, author_id: str, policy: str | None) -> None:
-        """Raise 429 when this author is over the limit (the policy's, else the default)."""
-        await self._take("author:" + author_id, await self._limit(policy), "author_id")
+        """Raise 422 for a policy that is not loaded, 429 when this author is over the limit
+        (the policy's, else the default)."""
+        await self._take("author:" + bucket_key(author_id), await self._limit(policy), "author_id")
 
     async def _take(self, key: str, limit: Limit, field: str) -> None:
         verdict = await self.limiter.take(key, limit)
@@ -200,19 +219,19 @@ class Ops:
             )
 
     async def _limit(self, policy: str | None) -> Limit:
-        """The policy's limit, asked of the Policy deployment at most every 10 s per policy."""
-        cached = self._limit_cache.get(policy)
-        if cached is not None and cached[0] > time.monotonic():
-            return cached[1]
-        limit = None
-        if self._policy_limits is not None:
-            try:
-                limit = await self._policy_limits(policy)
-            except Exception as exc:  # unknown policy (decided later) or Policy unavailable
-                log.debug("no policy rate limit for %r: %s", policy, exc)
-        limit = limit or self.default_limit
-        self._limit_cache[policy] = (time.monotonic() + 10.0, limit)
-        return limit
+        """The policy's limit; 422 for a name that is not loaded. When the loaded policies are
+        not known (Policy unavailable), the default limit, and Policy decides on the name."""
+        if self._policies is None:
+            return self.default_limit
+        limits = await self._policies.get(policy)
+        if limits is None:
+            return self.default_limit
+        if policy not in limits:
+            loaded = ", ".join(sorted(n for n in limits if n is not None)) or "none"
+            raise ApiError(
+                422, "unknown_policy", f"unknown policy {policy!r}; loaded: {loaded}", "policy"
+            )
+        return limits[policy] or self.default_limit
 
     # --- recording -----------------------------------------------------------------------
 
@@ -266,6 +285,41 @@ class Ops:
         }
 
 
+class PolicyTable:
+    """The loaded policies and their limits, as ``PolicyLimits`` last answered.
+
+    Asked again after ``POLICIES_FRESH_S``, or sooner (at most every ``POLICIES_MISS_S``) when a
+    request names a policy the table does not hold, so a policy added by ``serve deploy`` is
+    found at once. Keyed by loaded names only: what clients send is never stored.
+    """
+
+    def __init__(self, fetch: PolicyLimits) -> None:
+        self._fetch = fetch
+        self._limits: Mapping[str | None, Limit | None] | None = None
+        self._asked_at = -math.inf
+        self._lock = asyncio.Lock()
+
+    async def get(self, name: str | None) -> Mapping[str | None, Limit | None] | None:
+        """The table, refreshed first when stale (or missing ``name``); None when never known."""
+        if self._stale(name):
+            async with self._lock:  # one refresh for all the requests that found it stale
+                if self._stale(name):
+                    await self._refresh()
+        return self._limits
+
+    def _stale(self, name: str | None) -> bool:
+        age = time.monotonic() - self._asked_at
+        missing = self._limits is None or name not in self._limits
+        return age > POLICIES_FRESH_S or (missing and age > POLICIES_MISS_S)
+
+    async def _refresh(self) -> None:
+        self._asked_at = time.monotonic()
+        try:
+            self._limits = dict(await self._fetch())
+        except Exception as exc:  # Policy unavailable: keep what was known
+            log.warning("loaded policies unknown (%s); using the last known", exc)
+
+
 class ModerationGuard:
     """In front of the moderation paths: shed past ``max_in_flight``, check the API key (and
     its limit), time the whole request. Plain ASGI: Starlette's ``BaseHTTPMiddleware`` costs an
@@ -283,7 +337,7 @@ class ModerationGuard:
         if ops.in_flight >= ops.settings.max_in_flight:
             ops.metrics.shed.inc()
             shed = ApiError(503, "overloaded", "at capacity; retry later", headers=retry_after(1))
-            await error_response(shed)(scope, receive, send)
+            await render(scope, shed)(scope, receive, send)
             return
         ops.in_flight += 1
         try:
@@ -296,7 +350,7 @@ class ModerationGuard:
         try:
             await ops.check_api_key(Request(scope))
         except ApiError as exc:
-            await error_response(exc)(scope, receive, send)
+            await render(scope, exc)(scope, receive, send)
             return
         await self.app(scope, receive, send)
 

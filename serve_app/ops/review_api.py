@@ -3,11 +3,17 @@
 Plain functions on an ``APIRouter`` that the Ingress's app includes; each takes the replica's
 ``Ops`` from ``request.app.state`` and calls the store. They are sync ``def`` on purpose: the
 store is blocking, so FastAPI runs them in its thread pool and the event loop keeps moderating.
-Every route needs the admin token. Store errors map to one status each: unknown id 404, a claim
-held by someone else or an item already resolved 409, a store that is down 503 + Retry-After.
+Every route needs the admin token (in a header: never ``?key=``). Store errors map to one
+status each: unknown id 404, a claim held by someone else or an item already resolved 409, a
+store that is down 503 + Retry-After. The page is sent with a Content-Security-Policy that
+allows only its own inline script and style (by hash) and calls to this origin, and may not be
+framed, so a review item's text can never run as script in a reviewer's browser.
 """
 
 # No `from __future__ import annotations`: FastAPI reads these signatures at run time.
+import base64
+import hashlib
+import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -16,8 +22,8 @@ from pydantic import BaseModel, Field
 from starlette.responses import HTMLResponse
 
 from deployments.signals import ALL_CATEGORIES
-from serve_app.http.errors import ApiError
-from serve_app.http.schemas import ErrorResponse
+from serve_app.http.errors import ApiError, error_responses
+from serve_app.http.schemas import ErrorResponse, RequestBody
 from serve_app.ops.reviews import (
     AuditEvent,
     ReviewConflict,
@@ -31,17 +37,22 @@ from serve_app.ops.reviews import (
 PAGE = Path(__file__).with_name("static") / "review.html"
 STORE_RETRY_S = 5
 
-ERRORS: dict[int | str, dict[str, Any]] = {
-    status: {"model": ErrorResponse, "description": text}
-    for status, text in {
-        400: "Malformed JSON",
-        401: "No valid admin token",
+MAX_NAME_CHARS = 64  # category and platform filters, label names
+ERRORS = error_responses(
+    ErrorResponse,
+    {
+        400: "Malformed JSON or text that is not valid Unicode",
+        401: "No valid admin token (sent in a header)",
         404: "No review item has this id",
         409: "Claimed by another reviewer, or already resolved",
         422: "A missing or invalid field",
         503: "The review store is down; retry after Retry-After seconds",
-    }.items()
-}
+    },
+)
+BODY_ERRORS = error_responses(
+    ErrorResponse, {413: "Body over max_body_bytes", 415: "A body that is not JSON"}
+)
+_INLINE = re.compile(r"<(script|style)>(.*?)</\1>", re.DOTALL)
 
 
 class Review(BaseModel):
@@ -74,15 +85,23 @@ class ReviewList(BaseModel):
     items: list[Review]
 
 
-class ClaimRequest(BaseModel):
+class ClaimRequest(RequestBody):
     reviewer: str = Field(min_length=1, max_length=128)
 
 
-class ResolveRequest(BaseModel):
+class ResolveRequest(RequestBody):
     reviewer: str = Field(min_length=1, max_length=128)
     resolution: Literal["approve", "remove", "label"]
-    labels: dict[str, Annotated[float, Field(ge=0.0, le=1.0)]] | None = Field(
-        None, description="category → 0..1; required for `label`, overrides approve/remove"
+    labels: (
+        dict[
+            Annotated[str, Field(max_length=MAX_NAME_CHARS)],
+            Annotated[float, Field(ge=0.0, le=1.0)],
+        ]
+        | None
+    ) = Field(
+        None,
+        max_length=len(ALL_CATEGORIES),
+        description="category → 0..1; required for `label`, overrides approve/remove",
     )
 
 
@@ -153,8 +172,8 @@ def as_api_error(exc: StoreError) -> ApiError:
 def list_reviews(
     ops: OpsDep,
     status: Literal["open", "resolved"] = "open",
-    category: str | None = None,
-    platform: str | None = None,
+    category: Annotated[str | None, Query(max_length=MAX_NAME_CHARS)] = None,
+    platform: Annotated[str | None, Query(max_length=MAX_NAME_CHARS)] = None,
     max_age_s: Annotated[float | None, Query(gt=0)] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> ReviewList:
@@ -174,7 +193,12 @@ def get_review(review_id: str, ops: OpsDep) -> Review:
         raise as_api_error(exc) from None
 
 
-@router.post("/v1/reviews/{review_id}/claim", response_model=Review, summary="Claim (lease)")
+@router.post(
+    "/v1/reviews/{review_id}/claim",
+    response_model=Review,
+    responses=BODY_ERRORS,
+    summary="Claim (lease)",
+)
 def claim_review(review_id: str, body: ClaimRequest, ops: OpsDep) -> Review:
     try:
         item = ops.store.claim(review_id, body.reviewer, ops.settings.review_lease_s)
@@ -183,7 +207,12 @@ def claim_review(review_id: str, body: ClaimRequest, ops: OpsDep) -> Review:
     return as_review(item, with_image=False)
 
 
-@router.post("/v1/reviews/{review_id}/resolve", response_model=Review, summary="Resolve")
+@router.post(
+    "/v1/reviews/{review_id}/resolve",
+    response_model=Review,
+    responses=BODY_ERRORS,
+    summary="Resolve",
+)
 def resolve_review(review_id: str, body: ResolveRequest, ops: OpsDep) -> Review:
     if body.resolution == "label" and not body.labels:
         raise ApiError(422, "missing_field", "resolution 'label' needs labels", "labels")
@@ -229,7 +258,29 @@ def ops_status(ops: OpsDep) -> dict[str, Any]:
     return status
 
 
+def page_headers(page: str) -> dict[str, str]:
+    """Headers that keep the page's own script the only script it runs (see the docstring)."""
+    sources: dict[str, list[str]] = {"script": [], "style": []}
+    for kind, body in _INLINE.findall(page):
+        digest = base64.b64encode(hashlib.sha256(body.encode("utf-8")).digest()).decode()
+        sources[kind].append(f"'sha256-{digest}'")
+    script = " ".join(sources["script"]) or "'none'"
+    style = " ".join(sources["style"]) or "'none'"
+    policy = (
+        f"default-src 'none'; script-src {script}; style-src {style}; connect-src 'self'; "
+        "img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+    )
+    return {
+        "Content-Security-Policy": policy,
+        "X-Frame-Options": "DENY",
+        "X-Content-Type-Options": "nosniff",
+        "Referrer-Policy": "no-referrer",
+        "Cache-Control": "no-store",
+    }
+
+
 @router.get("/review", response_class=HTMLResponse, include_in_schema=False)
 def review_page() -> HTMLResponse:
     """The reviewers' page: plain HTML and JS, no build step; it asks for the admin token."""
-    return HTMLResponse(PAGE.read_text(encoding="utf-8"))
+    page = PAGE.read_text(encoding="utf-8")
+    return HTMLResponse(page, headers=page_headers(page))

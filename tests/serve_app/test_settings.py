@@ -53,3 +53,9 @@ def test_every_error_is_reported_at_once() -> None:
 
 def test_every_setting_has_a_description() -> None:
     assert all(field.description for field in Settings.model_fields.values())
+
+
+def test_the_body_limit_must_hold_one_image() -> None:
+    assert load_settings({"max_body_bytes": 14_000_000}, environ={}).max_body_bytes == 14_000_000
+    with pytest.raises(SettingsError, match="max_body_bytes"):
+        load_settings({"max_body_bytes": 1_000_000}, environ={})

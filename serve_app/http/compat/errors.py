@@ -8,8 +8,6 @@ Those APIs answer every bad request with 400, so input errors (413, 415, 422) be
 
 from __future__ import annotations
 
-from typing import Any
-
 from pydantic import BaseModel
 from starlette.responses import JSONResponse
 
@@ -18,6 +16,7 @@ from serve_app.http.errors import ApiError
 INPUT_STATUSES = (413, 415, 422)
 GOOGLE_STATUS = {
     400: "INVALID_ARGUMENT",
+    401: "UNAUTHENTICATED",
     404: "NOT_FOUND",
     405: "UNIMPLEMENTED",
     429: "RESOURCE_EXHAUSTED",
@@ -65,8 +64,3 @@ class GoogleErrorBody(BaseModel):
 
 class GoogleErrorResponse(BaseModel):
     error: GoogleErrorBody
-
-
-def responses(model: type[BaseModel], statuses: dict[int, str]) -> dict[int | str, dict[str, Any]]:
-    """The ``responses=`` table of a route, for the OpenAPI description."""
-    return {status: {"model": model, "description": text} for status, text in statuses.items()}

@@ -49,6 +49,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from deployments.signals import Modality, Signal
 from serve_app.http.errors import ApiError
+from serve_app.http.schemas import RequestBody
 
 OPENAI_CATEGORIES: tuple[str, ...] = (
     "harassment",
@@ -84,6 +85,7 @@ SOURCES: dict[str, dict[Modality, tuple[str, ...]]] = {
 }
 MODALITIES: tuple[Modality, ...] = ("text", "image")
 DEFAULT_MODEL = "modserve"
+MAX_MODEL_CHARS = 128  # OpenAI's model ids are tens of characters; it is only echoed
 
 _DATA_URL = re.compile(r"data:image/[A-Za-z0-9.+-]+;base64,(?P<payload>.*)", re.DOTALL)
 
@@ -114,7 +116,7 @@ class ImagePart(BaseModel):
 Part = Annotated[TextPart | ImagePart, Field(discriminator="type")]
 
 
-class OpenAIModerationRequest(BaseModel):
+class OpenAIModerationRequest(RequestBody):
     model_config = ConfigDict(
         extra="forbid",
         json_schema_extra={
@@ -138,7 +140,11 @@ class OpenAIModerationRequest(BaseModel):
         description="A string, a list of strings (one result each), or a list of text and "
         "image_url parts (one result for all of them)."
     )
-    model: str | None = Field(None, description="Accepted and echoed; modserve has one model set.")
+    model: str | None = Field(
+        None,
+        max_length=MAX_MODEL_CHARS,
+        description="Accepted and echoed; modserve has one model set.",
+    )
 
     @field_validator("input")
     @classmethod

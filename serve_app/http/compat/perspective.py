@@ -28,11 +28,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from serve_app.http.errors import ApiError
+from serve_app.http.schemas import RequestBody
 
 ATTRIBUTES: dict[str, str] = {
     "TOXICITY": "toxicity",
@@ -45,6 +46,11 @@ ATTRIBUTES: dict[str, str] = {
     "SPAM": "spam",
 }
 SCORE_TYPE = "PROBABILITY"
+MAX_TOKEN_CHARS = 256  # clientToken, sessionId, communityId
+MAX_LANGUAGES = 16
+MAX_ATTRIBUTES = 32  # more than exist, so an unknown one is named in the error
+Short = Annotated[str, Field(max_length=64)]  # attribute names, score and comment types
+Language = Annotated[str, Field(max_length=35)]  # the longest BCP 47 tag in practical use
 
 # A sentence runs to its closing punctuation (or a line break, or the end of the text).
 _SENTENCE = re.compile(r"[^.!?。！？\n]*(?:[.!?。！？]+|\n|$)")
@@ -54,7 +60,9 @@ class TextEntry(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     text: str
-    type: str | None = Field(None, description='Only "PLAIN_TEXT" is supported, as in Perspective.')
+    type: Short | None = Field(
+        None, description='Only "PLAIN_TEXT" is supported, as in Perspective.'
+    )
 
 
 class Context(BaseModel):
@@ -66,11 +74,11 @@ class Context(BaseModel):
 class AttributeParameters(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    scoreType: str | None = Field(None, description='Only "PROBABILITY".')
+    scoreType: Short | None = Field(None, description='Only "PROBABILITY".')
     scoreThreshold: float | None = Field(None, description="Scores below this are left out.")
 
 
-class AnalyzeCommentRequest(BaseModel):
+class AnalyzeCommentRequest(RequestBody):
     model_config = ConfigDict(
         extra="forbid",
         json_schema_extra={
@@ -87,16 +95,23 @@ class AnalyzeCommentRequest(BaseModel):
     )
 
     comment: TextEntry
-    requestedAttributes: dict[str, AttributeParameters] = Field(
-        description="Attribute name -> options ({} for defaults): " + ", ".join(ATTRIBUTES)
+    requestedAttributes: dict[Short, AttributeParameters] = Field(
+        max_length=MAX_ATTRIBUTES,
+        description="Attribute name -> options ({} for defaults): " + ", ".join(ATTRIBUTES),
     )
     context: Context | None = None
-    languages: list[str] | None = Field(None, description="Echoed; not detected.")
+    languages: list[Language] | None = Field(
+        None, max_length=MAX_LANGUAGES, description="Echoed; not detected."
+    )
     spanAnnotations: bool = Field(False, description="Also score each sentence.")
     doNotStore: bool = Field(False, description="Accepted; modserve never stores comments here.")
-    clientToken: str | None = Field(None, description="Echoed.")
-    sessionId: str | None = None
-    communityId: str | None = None
+    clientToken: str | None = Field(
+        None,
+        max_length=MAX_TOKEN_CHARS,
+        description="Echoed; not an author, so not rate-limited (the API key is).",
+    )
+    sessionId: str | None = Field(None, max_length=MAX_TOKEN_CHARS)
+    communityId: str | None = Field(None, max_length=MAX_TOKEN_CHARS)
 
 
 class Score(BaseModel):

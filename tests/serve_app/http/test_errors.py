@@ -8,7 +8,7 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from serve_app.http.errors import ApiError, install_error_handlers
+from serve_app.http.errors import ApiError, error_response, install_error_handlers
 from serve_app.http.schemas import ModerationRequest
 
 
@@ -82,3 +82,18 @@ def test_a_bug_is_not_a_500_with_a_traceback() -> None:
     assert response.status_code == 503
     assert response.json()["error"]["code"] == "unavailable"
     assert "bug" not in response.text
+
+
+def test_an_error_quoting_a_lone_surrogate_still_encodes() -> None:
+    error = ApiError(422, "invalid_field", "unknown name '\ud800'", "a.\udc00")
+    assert error.message == "unknown name '\\ud800'" and error.field == "a.\\udc00"
+    assert b"\\\\ud800" in error_response(error).body
+
+
+@pytest.mark.parametrize(
+    "raw", [b"[" * 1000 + b"]" * 1000, b'{"content_id": "\xff"}', b'{"a": "\\ud800"']
+)
+def test_bodies_json_cannot_read_are_malformed_json(raw: bytes) -> None:
+    response = post(make_client(), None, raw=raw)
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "malformed_json"

@@ -6,6 +6,7 @@ The app here stands in for the Ingress: the same ``install_ops`` and error handl
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,10 +16,11 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from serve_app.http.errors import install_error_handlers
+from serve_app.http.compat.errors import google_error
+from serve_app.http.errors import ApiError, install_error_handlers
 from serve_app.http.schemas import ModerationRequest, ModerationResponse
 from serve_app.ops.guard import Ops, install_ops, sha256_hex
-from serve_app.ops.ratelimit import LocalLimiter
+from serve_app.ops.ratelimit import Limit, LocalLimiter
 from serve_app.ops.reviews import PostgresStore, ReviewStore, SqliteStore
 from serve_app.settings import Settings
 
@@ -136,7 +138,9 @@ def test_api_keys_guard_moderation_when_enabled(store: SqliteStore) -> None:
         assert post(client, "hello", headers={"X-API-Key": "wrong"}).status_code == 401
         assert post(client, "hello", headers={"Authorization": f"Bearer {KEY}"}).status_code == 200
         assert post(client, "hello", headers={"X-API-Key": KEY}).status_code == 200
-        assert client.post(f"/v1/moderate?key={KEY}", json={}).status_code == 422  # key ok
+        in_url = client.post(f"/v1/moderate?key={KEY}", json={})  # URLs end up in logs
+        assert in_url.status_code == 401 and in_url.json()["error"]["field"] == "key"
+        assert post(client, "hello", headers={"X-Goog-Api-Key": KEY}).status_code == 200
 
 
 def test_rate_limits_per_author_and_per_key(store: SqliteStore) -> None:
@@ -236,3 +240,93 @@ def test_in_flight_is_released_on_every_outcome(store: SqliteStore) -> None:
         ]
         assert statuses == [200, 429, 401, 429]
         assert ops.in_flight == 0
+
+
+def test_the_admin_token_is_never_read_from_the_url(store: SqliteStore) -> None:
+    app, _ = make_app(store)
+    with TestClient(app) as client:
+        assert client.get(f"/v1/reviews?key={ADMIN}").status_code == 401
+        both = client.get(f"/v1/reviews?key={ADMIN}", headers={"X-API-Key": ADMIN})
+        assert both.status_code == 401  # the secret is in the URL (and its logs) already
+
+
+class Limits:
+    """A Policy deployment's answers: loaded names and limits, with a count of calls."""
+
+    def __init__(self) -> None:
+        self.table: dict[str | None, Limit | None] = {None: None, "default": None}
+        self.calls = 0
+        self.down = False
+
+    async def __call__(self) -> dict[str | None, Limit | None]:
+        self.calls += 1
+        if self.down:
+            raise ConnectionError("Policy unavailable")
+        return dict(self.table)
+
+
+def ops_with(limits: Limits, store: ReviewStore) -> Ops:
+    return Ops(Settings(rate_limit_burst=1000), store, LocalLimiter(), limits)
+
+
+def test_unknown_policies_are_422_and_cost_no_memory(store: SqliteStore) -> None:
+    limits = Limits()
+    ops = ops_with(limits, store)
+
+    async def run() -> None:
+        for i in range(1000):
+            with pytest.raises(ApiError) as info:
+                await ops.admit("a", f"nope-{i}")
+            assert (info.value.status, info.value.code) == (422, "unknown_policy")
+        await ops.admit("a", "default")
+        await ops.admit("a", None)
+
+    asyncio.run(run())
+    assert limits.calls <= 2  # the first table, and one refresh for the first unknown name
+    assert ops._policies is not None and ops._policies._limits == limits.table
+
+
+def test_a_new_policy_is_found_and_the_table_survives_policy_downtime(
+    store: SqliteStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    limits = Limits()
+    ops = ops_with(limits, store)
+    clock = [1000.0]
+    monkeypatch.setattr(time, "monotonic", lambda: clock[0])
+
+    async def run() -> None:
+        await ops.admit("a", "default")
+        limits.table["fresh"] = Limit(1.0, 1)
+        clock[0] += 2  # past POLICIES_MISS_S: an unknown name asks again
+        await ops.admit("b", "fresh")
+        with pytest.raises(ApiError):
+            await ops.admit("b", "fresh")  # the new policy's own limit: burst 1
+        limits.down = True
+        clock[0] += 60
+        await ops.admit("c", "default")  # the last known table still answers
+
+    asyncio.run(run())
+
+
+def test_without_a_table_policy_names_pass_to_the_policy(store: SqliteStore) -> None:
+    limits = Limits()
+    limits.down = True
+    ops = ops_with(limits, store)
+    asyncio.run(ops.admit("a", "whatever"))  # Policy decides (and refuses) it later
+
+
+def test_shed_and_key_errors_use_the_compat_shapes(store: SqliteStore) -> None:
+    app, ops = make_app(store, api_key_sha256=(sha256_hex(KEY),))
+    install_error_handlers(app, {"/v1alpha1/comments:analyze": google_error})
+
+    @app.post("/v1alpha1/comments:analyze")
+    async def analyze() -> dict[str, str]:
+        return {}
+
+    with TestClient(app) as client:
+        refused = client.post("/v1alpha1/comments:analyze", json={})
+        assert refused.status_code == 401
+        assert refused.json()["error"]["status"] == "UNAUTHENTICATED"
+        ops.in_flight = ops.settings.max_in_flight
+        shed = client.post("/v1alpha1/comments:analyze", json={}, headers={"X-API-Key": KEY})
+        assert shed.status_code == 503 and shed.json()["error"]["status"] == "UNAVAILABLE"
