@@ -41,6 +41,9 @@ from deployments.text.training.measures import auroc, average_precision, f1_at
 Scorer = Callable[[Sequence[str]], TextScores]
 Thresholds = float | Mapping[str, float | None]
 # Scripts the obfuscation transforms apply to (homoglyphs, leetspeak are Latin-script tricks).
+# The English sets without Toxic Spans, whose labels three raters barely agree on (see the
+# agreement part): where the English insult target is measured.
+POOLED_EN_OTHER = f"{POOLED_EN}-without-{TOXIC_SPANS}"
 LATIN_LANGUAGES = frozenset({"en", "de", "fr", "es", "it", "pt", "tr", "da"})
 
 
@@ -107,6 +110,10 @@ def evaluate(
             report.setdefault(f"{POOLED}-{language}", {})[cat] = _figures(
                 y[rows, j], scores.ensemble[rows, j], thr
             )
+        rows = known & (languages == "en") & (sources != TOXIC_SPANS)
+        if rows.any():
+            report.setdefault(POOLED_EN_OTHER, {})[cat] = _figures(
+                y[rows, j], scores.ensemble[rows, j], thr)
         for source in sorted(set(sources[known])):
             rows = known & (sources == source)
             report.setdefault(source, {})[cat] = _figures(
@@ -163,9 +170,16 @@ def policy_thresholds(path: Path) -> tuple[dict[str, float | None], dict[str, fl
 
 
 def ordinary(examples: Iterable[Example]) -> list[Example]:
-    """Harmless validation rows of every set: each label the set gives is 0. What a platform's
-    everyday traffic mostly looks like, and so what a policy must leave alone."""
-    return [e for e in evaluable(examples) if e.labels and max(e.labels.values()) < 0.5]
+    """Harmless validation rows of every set: labelled 0 for every category their set labels
+    (a DynaHate "not hate" row with no toxicity label is left out: the set labels toxicity,
+    but not on it). What a platform's everyday traffic mostly looks like, and so what a policy
+    must leave alone."""
+    rows = evaluable(examples)
+    labelled: dict[str, set[str]] = {}
+    for e in rows:
+        labelled.setdefault(e.source, set()).update(e.labels)
+    return [e for e in rows if e.labels and set(e.labels) == labelled[e.source]
+            and max(e.labels.values()) < 0.5]
 
 
 def ordinary_report(
@@ -402,10 +416,10 @@ def run_eval(
         if "validation" in parts:
             result["validation"] = evaluate(scores, val, review)
         if "ordinary" in parts:
-            harmless = np.array([e.labels and max(e.labels.values()) < 0.5 for e in val],
-                                dtype=bool)
-            result["ordinary"] = ordinary_report(
-                _rows(scores, harmless), ordinary(val), review, block)
+            harmless = ordinary(val)
+            chosen = {id(e) for e in harmless}
+            mask = np.array([id(e) in chosen for e in val], dtype=bool)
+            result["ordinary"] = ordinary_report(_rows(scores, mask), harmless, review, block)
     if "obfuscation" in parts:
         train = [(e.text, e.labels) for e in examples
                  if e.split == "train" and e.language in LATIN_LANGUAGES]

@@ -203,8 +203,10 @@ def test_agreement_puts_the_model_beside_the_raters_on_validation_comments(
 
 def test_ordinary_posts_count_what_the_policy_sends_to_review_and_block() -> None:
     rows = [example(f"lovely day number {i}", {"insult": 0.0, "toxicity": 0.0}) for i in range(8)]
-    rows += [example("I hate my alarm clock", {"identity_attack": 0.0}, source="set-b"),
-             example("you idiot", {"insult": 0.0}, source="set-b"),  # a set's own false label
+    quiet = {"identity_attack": 0.0, "insult": 0.0}
+    rows += [example("I hate my alarm clock", quiet, source="set-b"),
+             example("you idiot", quiet, source="set-b"),  # a set's own false label
+             example("you moron", {"insult": 0.0}, source="set-b"),  # unlabelled identity_attack
              example("you idiot", {"insult": 1.0}, source="set-c")]  # harmful: not ordinary
     result = ev.run_eval(word_scorer, rows, REVIEW, BLOCK, parts=["ordinary"])["ordinary"]
     assert result["n"] == 10  # every harmless row of every set, and no harmful one
