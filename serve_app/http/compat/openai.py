@@ -13,8 +13,8 @@ answered advertises every native category it maps from; otherwise it is **not sc
 | harassment/threatening | min(insult, threat)           | not scored                      |
 | hate                   | identity_attack               | not scored                      |
 | hate/threatening       | min(identity_attack, threat)  | not scored                      |
-| illicit                | not scored                    | not scored                      |
-| illicit/violent        | not scored                    | not scored                      |
+| illicit                | illicit                       | not scored                      |
+| illicit/violent        | min(illicit, violence)        | not scored                      |
 | self-harm              | self_harm                     | not scored                      |
 | self-harm/intent       | not scored (1)                | not scored                      |
 | self-harm/instructions | not scored                    | not scored                      |
@@ -73,8 +73,8 @@ SOURCES: dict[str, dict[Modality, tuple[str, ...]]] = {
     "harassment/threatening": {"text": ("insult", "threat")},
     "hate": {"text": ("identity_attack",)},
     "hate/threatening": {"text": ("identity_attack", "threat")},
-    "illicit": {},
-    "illicit/violent": {},
+    "illicit": {"text": ("illicit",)},
+    "illicit/violent": {"text": ("illicit", "violence")},
     "self-harm": {"text": ("self_harm",)},
     "self-harm/intent": {},
     "self-harm/instructions": {},
