@@ -72,6 +72,7 @@ def test_toxic_text_is_flagged_and_benign_text_allowed(base_url: str) -> None:
     assert benign["decision"] == "allow" and benign["is_approved"] is True
     assert benign["category_scores"]["toxicity"] < 0.5
     assert "char_ngram" in benign["details"]["analyzers"]["text"]
+    assert benign["details"]["language"] == "en"
 
 
 def test_stricter_policy_changes_the_decision_not_the_scores(base_url: str) -> None:

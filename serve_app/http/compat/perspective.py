@@ -18,7 +18,8 @@ unchanged. Attributes map one to one onto native text categories:
 Any other attribute is refused as Perspective refuses it ("Unknown requested attribute"), in
 Google's error shape. ``spanAnnotations`` scores each sentence (a simple punctuation splitter)
 through the same text path as the whole comment; ``begin``/``end`` are UTF-16 offsets, as in
-Perspective. ``languages`` is echoed (modserve does not detect language); ``doNotStore`` is
+Perspective. ``detectedLanguages`` is the language the text model detected (left out when it
+cannot tell); ``languages`` echoes the request's, or else is the detected one; ``doNotStore`` is
 accepted and has no effect because this endpoint never stores a comment. A native category the
 answering analyzer did not score (e.g. ``severe_toxicity`` while the regex fallback stands in)
 reads 0.0.
@@ -146,6 +147,7 @@ class AnalyzeCommentResponse(BaseModel):
 
     attributeScores: dict[str, AttributeScores]
     languages: list[str]
+    detectedLanguages: list[str] | None = None
     clientToken: str | None = None
 
 
@@ -201,8 +203,10 @@ def analyze_response(
     request: AnalyzeCommentRequest,
     summary: Mapping[str, float],
     spans: Sequence[tuple[tuple[int, int], Mapping[str, float]]],
+    detected: str | None = None,
 ) -> dict[str, Any]:
-    """The Perspective response from the native scores of the comment and of each span."""
+    """The Perspective response from the native scores of the comment and of each span, and
+    the comment's detected language (None or "und": unknown)."""
     text = request.comment.text
     attribute_scores: dict[str, Any] = {}
     for name, options in request.requestedAttributes.items():
@@ -222,10 +226,13 @@ def analyze_response(
                 if scores.get(ATTRIBUTES[name], 0.0) >= threshold
             ]
         attribute_scores[name] = entry
+    found = [detected] if detected and detected != "und" else []
     body: dict[str, Any] = {
         "attributeScores": attribute_scores,
-        "languages": request.languages or [],
+        "languages": request.languages or found,
     }
+    if found:
+        body["detectedLanguages"] = found
     if request.clientToken is not None:
         body["clientToken"] = request.clientToken
     return body

@@ -115,3 +115,14 @@ def test_too_long_and_html_are_refused() -> None:
     )
     with pytest.raises(ApiError, match="PLAIN_TEXT"):
         checked_text(html, 10)
+
+
+def test_the_detected_language_is_returned_and_languages_defaults_to_it() -> None:
+    request = AnalyzeCommentRequest.model_validate(
+        {"comment": {"text": "Das ist gut."}, "requestedAttributes": {"TOXICITY": {}}})
+    body = analyze_response(request, native(0.1), [], "de")
+    assert body["detectedLanguages"] == ["de"] and body["languages"] == ["de"]
+    asked = request.model_copy(update={"languages": ["en"]})
+    assert analyze_response(asked, native(0.1), [], "de")["languages"] == ["en"]  # echoed
+    unknown = analyze_response(request, native(0.1), [], "und")
+    assert "detectedLanguages" not in unknown and unknown["languages"] == []
