@@ -36,7 +36,13 @@ from deployments.text.training.data import (
     text_key,
     toxic_spans_votes,
 )
-from deployments.text.training.measures import auroc, average_precision, f1_at
+from deployments.text.training.measures import (
+    auroc,
+    average_precision,
+    f1_at,
+    precision_at,
+    recall_at,
+)
 
 Scorer = Callable[[Sequence[str]], TextScores]
 Thresholds = float | Mapping[str, float | None]
@@ -76,6 +82,8 @@ def _figures(y: np.ndarray, p: np.ndarray, threshold: float) -> dict[str, float 
         "auroc": _round(auroc(y, p)),
         "auprc": _round(average_precision(y, p)),
         "f1": _round(f1_at(y, p, threshold)),
+        "precision": _round(precision_at(y, p, threshold)),
+        "recall": _round(recall_at(y, p, threshold)),
     }
 
 

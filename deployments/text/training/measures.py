@@ -43,3 +43,8 @@ def f1_at(labels: np.ndarray, scores: np.ndarray, threshold: float) -> float:
 def recall_at(labels: np.ndarray, scores: np.ndarray, threshold: float) -> float:
     y = labels >= 0.5
     return float((scores[y] >= threshold).mean()) if y.any() else float("nan")
+
+
+def precision_at(labels: np.ndarray, scores: np.ndarray, threshold: float) -> float:
+    pred = scores >= threshold
+    return float((labels[pred] >= 0.5).mean()) if pred.any() else float("nan")

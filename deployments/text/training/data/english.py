@@ -340,7 +340,8 @@ def online_misogyny(folder: Path) -> Iterator[Row]:
 
 
 def _undo_mojibake(text: str) -> str:
-    """Tweets whose UTF-8 bytes were decoded as Latin-1 (``Iâ\\x80\\x99m``), where they round-trip."""
+    """Tweets whose UTF-8 bytes were decoded as Latin-1 (``Iâ\\x80\\x99m``), where they
+    round-trip."""
     try:
         return text.encode("latin-1").decode("utf-8")
     except UnicodeError:

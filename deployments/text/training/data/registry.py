@@ -114,7 +114,8 @@ SOURCES: Mapping[str, Loader] = MappingProxyType({
         "dropped, duplicates merged",
         HASH, NO_LICENCE),
     "jigsaw-multilingual-2020-validation": Loader(
-        multilingual.jigsaw, "es, it, tr", "toxic 1/0 → toxicity 1/0", HASH, "CC0 (text CC BY-SA 3.0)"),
+        multilingual.jigsaw, "es, it, tr", "toxic 1/0 → toxicity 1/0", HASH,
+        "CC0 (text CC BY-SA 3.0)"),
     "offenseval2020-multilingual": Loader(
         multilingual.offenseval2020, "tr, el, da, ar",
         "OFF → toxicity 1; NOT → toxicity, insult, profanity, threat 0 (OLID guidelines)",
