@@ -15,6 +15,10 @@ export TRANSFORMERS_OFFLINE := 1
 # log lines (and the request ids in them) would not reach the file for minutes.
 export RAY_SERVE_THROUGHPUT_OPTIMIZED := 1
 export RAY_SERVE_REQUEST_PATH_LOG_BUFFER_SIZE := 1
+# Largest message between replicas (gRPC in that mode; Ray's default is 4 MiB): a 10 MB image
+# or a batch of 256 long texts crosses deployments, so 64 MiB (tests/test_configs.py checks
+# it covers the settings' limits).
+export RAY_SERVE_REPLICA_GRPC_MAX_MESSAGE_LENGTH := 67108864
 
 .PHONY: install serve test lint typecheck unit train eval bench clean
 

@@ -47,7 +47,15 @@ class Settings(BaseModel):
     image_timeout_s: float = Field(
         5.0, gt=0, description="Wait this long for the image classifier before giving up on it."
     )
-    max_text_chars: int = Field(5000, gt=0, description="Longest text accepted, in characters.")
+    max_text_chars: int = Field(
+        5000, gt=0, description="Longest text of the native API (/v1/moderate, batch items)."
+    )
+    max_compat_text_chars: int = Field(
+        20_480,
+        gt=0,
+        description="Longest text of one input of /v1/moderations (all its text parts) and of "
+        "a Perspective comment (Perspective's own limit is 20 KB); scored whole, in windows.",
+    )
     max_image_bytes: int = Field(
         10 * 1024 * 1024, gt=0, description="Largest decoded image accepted, in bytes."
     )
@@ -146,6 +154,15 @@ class Settings(BaseModel):
         # Resolved where the settings are loaded (the driver), so replicas started elsewhere
         # read the same folders.
         return value.expanduser().absolute()
+
+
+def largest_message_bytes(settings: Settings) -> int:
+    """A bound on what one call between deployments carries within the settings' limits: a
+    decoded image, or a batch of the longest texts at 4 UTF-8 bytes a character, doubled for
+    the scores and the pickling around them. Ray's limit between replicas
+    (RAY_SERVE_REPLICA_GRPC_MAX_MESSAGE_LENGTH, set where Ray starts) must be at least this."""
+    longest = max(settings.max_text_chars, settings.max_compat_text_chars)
+    return 2 * max(settings.max_image_bytes, settings.max_batch_items * longest * 4)
 
 
 def env_values(environ: Mapping[str, str]) -> dict[str, str]:

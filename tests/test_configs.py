@@ -522,3 +522,29 @@ def test_dashboard_has_a_prometheus_variable_and_the_panels() -> None:
     assert PANELS <= titles
     ids = [p["id"] for p in panels(board["panels"])]
     assert len(ids) == len(set(ids))
+
+
+GRPC_LIMIT = "RAY_SERVE_REPLICA_GRPC_MAX_MESSAGE_LENGTH"
+
+
+def grpc_limits() -> dict[str, int]:
+    """Every place Ray is started from, with the message limit between replicas it sets."""
+    found = {}
+    for path in ("Makefile", "cluster/ray-cluster.yaml", "cluster/rayservice.yaml",
+                 "tests/integration/conftest.py"):
+        text = (REPO / path).read_text()
+        values = re.findall(GRPC_LIMIT + r"""(?: ?:?= ?|, value: "|", ")(\d+)""", text)
+        assert values, f"{path} does not set {GRPC_LIMIT}"
+        for value in values:
+            found[f"{path}:{value}"] = int(value)
+    return found
+
+
+def test_every_ray_start_lets_the_largest_message_between_replicas_through() -> None:
+    from serve_app.settings import largest_message_bytes
+
+    limits = grpc_limits()
+    assert set(limits.values()) == {64 * 1024 * 1024}, limits
+    needed = [largest_message_bytes(load_settings(application(p).get("args", {}), environ={}))
+              for p in CONFIGS]
+    assert 4 * 1024 * 1024 < max(needed) <= 64 * 1024 * 1024  # Ray's 4 MiB default is too small

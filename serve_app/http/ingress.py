@@ -222,6 +222,7 @@ def native_response(
         details={
             "policy": decision.policy,
             "reasons": list(decision.reasons),
+            "language": next((s.language for s in present if s.language), None),
             "analyzers": {
                 s.analyzer: {"model_version": s.model_version, "scores": s.scores, **s.details}
                 for s in present
@@ -298,17 +299,14 @@ class Ingress:
         )
 
     def _content(
-        self, text: str | None, image_base64: str | None
+        self, text: str | None, image_base64: str | None, max_chars: int | None = None
     ) -> tuple[str | None, bytes | None]:
-        """Validated text (None when blank) and decoded image: the checks every endpoint shares."""
+        """Validated text (None when blank) and decoded image: the checks every endpoint shares.
+        ``max_chars`` (default: the native limit) is the longest text this endpoint takes."""
         text = text if text and text.strip() else None
-        if text is not None and len(text) > self.settings.max_text_chars:
-            raise ApiError(
-                413,
-                "text_too_long",
-                f"text is over {self.settings.max_text_chars} characters",
-                "text",
-            )
+        limit = max_chars or self.settings.max_text_chars
+        if text is not None and len(text) > limit:
+            raise ApiError(413, "text_too_long", f"text is over {limit} characters", "text")
         image = decode_image(image_base64, self.settings) if image_base64 is not None else None
         return text, image
 
@@ -569,7 +567,8 @@ class Ingress:
     async def openai_moderations(self, request: OpenAIModerationRequest) -> dict[str, Any]:
         inputs = parse_inputs(request, self.settings.max_batch_items)
         try:
-            contents = [self._content(i.text, i.image_base64) for i in inputs]
+            limit = self.settings.max_compat_text_chars
+            contents = [self._content(i.text, i.image_base64, limit) for i in inputs]
         except ApiError as exc:
             raise ApiError(exc.status, exc.code, exc.message, "input") from None
         found = await self._many_signals(contents, self._fan_out_timeout(len(contents)))
@@ -598,14 +597,14 @@ class Ingress:
         summary="Perspective-compatible comment analysis (summary and per-sentence scores)",
     )
     async def analyze_comment(self, request: AnalyzeCommentRequest) -> dict[str, Any]:
-        text = checked_text(request, self.settings.max_text_chars)
+        text = checked_text(request, self.settings.max_compat_text_chars)
         spans = (
             sentence_spans(text, self.settings.max_batch_items) if request.spanAnnotations else []
         )
         texts = [text] + [text[begin:end] for begin, end in spans]
         signals = await self._text_signals(texts, self._fan_out_timeout(len(texts)))
         scored = list(zip(spans, (s.scores for s in signals[1:]), strict=True))
-        return analyze_response(request, signals[0].scores, scored)
+        return analyze_response(request, signals[0].scores, scored, signals[0].language)
 
     def _fan_out_timeout(self, calls: int) -> float:
         """Calls put in flight together queue behind each other: give them the batch budget."""
