@@ -26,7 +26,13 @@ MAX_POLICY_NAME = 64
 MAX_ID_CHARS = 256  # content_id, author_id
 
 
-def _encodable(text: str) -> bool:
+def _valid(text: str) -> bool:
+    """Encodable (no lone surrogate) and free of NUL, which no text means and PostgreSQL
+    refuses to store."""
+    if "\x00" in text:
+        return False
+    if text.isascii():
+        return True
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:
@@ -35,11 +41,12 @@ def _encodable(text: str) -> bool:
 
 
 def invalid_text(data: Any, skip: Collection[str] = ()) -> str | None:
-    """Where in parsed JSON ``data`` the first string (key or value) that is not valid Unicode
-    is, as a dotted path ("" for ``data`` itself), or None when there is none.
+    """Where in parsed JSON ``data`` the first string (key or value) that is not valid text is,
+    as a dotted path ("" for ``data`` itself), or None when there is none.
 
     JSON's ``\\ud800`` escape decodes to a lone UTF-16 surrogate, which Python holds in a str
     but no encoder can write: the models, the regex fallback and the response would fail on it.
+    ``\\u0000`` decodes to NUL, which the PostgreSQL review store cannot hold.
     Iterative, so a body nested as deep as the JSON parser allows is walked without recursion.
     ``skip`` names top-level keys whose values are checked elsewhere (a batch's items).
     """
@@ -47,13 +54,13 @@ def invalid_text(data: Any, skip: Collection[str] = ()) -> str | None:
     while stack:
         path, value = stack.pop()
         if isinstance(value, str):
-            if not value.isascii() and not _encodable(value):
+            if not _valid(value):
                 return path
         elif isinstance(value, dict):
             children = []
             for key, child in value.items():
                 where = f"{path}.{key}" if path else str(key)
-                if isinstance(key, str) and not key.isascii() and not _encodable(key):
+                if isinstance(key, str) and not _valid(key):
                     return where
                 if path or key not in skip:
                     children.append((where, child))
@@ -66,7 +73,7 @@ def invalid_text(data: Any, skip: Collection[str] = ()) -> str | None:
 
 class RequestBody(BaseModel):
     """A request body: refused with 400 ``invalid_text`` when any string in it is not valid
-    Unicode, before its fields are validated."""
+    Unicode text (see ``invalid_text``), before its fields are validated."""
 
     unchecked: ClassVar[frozenset[str]] = frozenset()
 
@@ -77,7 +84,7 @@ class RequestBody(BaseModel):
         if where is not None:
             raise PydanticCustomError(
                 "invalid_text",
-                "{field}: not valid Unicode (a lone surrogate such as \\ud800)",
+                "{field}: not valid Unicode text (a lone surrogate such as \\ud800, or NUL)",
                 {"field": printable(where) or "body"},
             )
         return data

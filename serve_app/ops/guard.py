@@ -106,7 +106,7 @@ class Recorder:
         self.store = store
         self.buffer: deque[tuple[AuditEvent, NewReview | None]] = deque()
         self.capacity = capacity
-        self.dropped = 0  # entries lost to overflow while the store was down
+        self.dropped = 0  # entries lost to overflow while the store was down, or refused by it
         self.store_up = True
         self._task: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
@@ -121,17 +121,39 @@ class Recorder:
         self._wake.set()
 
     def flush(self) -> int:
-        """Write one batch; on a store failure put it back and raise. Returns entries written."""
+        """Write one batch; on a store failure put it back and raise. Returns entries written.
+
+        A batch the store refuses for its content (not for being down) is written entry by
+        entry, so only the entries it cannot hold are dropped (counted and logged), never the
+        decisions that happened to share their batch.
+        """
         batch = [self.buffer.popleft() for _ in range(min(FLUSH_BATCH, len(self.buffer)))]
         try:
-            self.store.add([i for _, i in batch if i is not None], [e for e, _ in batch])
+            self._write(batch)
         except StoreError:
-            self.buffer.extendleft(reversed(batch))
-            while len(self.buffer) > self.capacity:
-                self.buffer.popleft()
-                self.dropped += 1
+            self._put_back(batch)
             raise
+        except Exception as exc:
+            log.warning("review store refused a batch (%r); writing it entry by entry", exc)
+            for done, entry in enumerate(batch):
+                try:
+                    self._write([entry])
+                except StoreError:
+                    self._put_back(batch[done:])
+                    raise
+                except Exception as refused:
+                    self.dropped += 1
+                    log.error("audit entry for %r dropped: %r", entry[0].content_id, refused)
         return len(batch)
+
+    def _write(self, batch: list[tuple[AuditEvent, NewReview | None]]) -> None:
+        self.store.add([i for _, i in batch if i is not None], [e for e, _ in batch])
+
+    def _put_back(self, batch: list[tuple[AuditEvent, NewReview | None]]) -> None:
+        self.buffer.extendleft(reversed(batch))
+        while len(self.buffer) > self.capacity:
+            self.buffer.popleft()
+            self.dropped += 1
 
     async def run(self) -> None:
         """Flush in batches every FLUSH_EVERY_S while there is anything to flush; back off up to

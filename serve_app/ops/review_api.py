@@ -18,10 +18,11 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
+from fastapi import Path as PathParam
 from pydantic import BaseModel, Field
 from starlette.responses import HTMLResponse
 
-from deployments.signals import ALL_CATEGORIES
+from deployments.signals import ALL_CATEGORIES, Platform
 from serve_app.http.errors import ApiError, error_responses
 from serve_app.http.schemas import ErrorResponse, RequestBody
 from serve_app.ops.reviews import (
@@ -37,7 +38,10 @@ from serve_app.ops.reviews import (
 PAGE = Path(__file__).with_name("static") / "review.html"
 STORE_RETRY_S = 5
 
-MAX_NAME_CHARS = 64  # category and platform filters, label names
+MAX_NAME_CHARS = 64  # the category filter, label names
+NAME = r"^[a-z0-9_]+$"  # what a category name can be
+MAX_SEQ = 2**63 - 1  # the largest audit sequence number a store can hold
+ReviewId = Annotated[str, PathParam(max_length=64, description="A review item's id")]
 ERRORS = error_responses(
     ErrorResponse,
     {
@@ -172,8 +176,8 @@ def as_api_error(exc: StoreError) -> ApiError:
 def list_reviews(
     ops: OpsDep,
     status: Literal["open", "resolved"] = "open",
-    category: Annotated[str | None, Query(max_length=MAX_NAME_CHARS)] = None,
-    platform: Annotated[str | None, Query(max_length=MAX_NAME_CHARS)] = None,
+    category: Annotated[str | None, Query(max_length=MAX_NAME_CHARS, pattern=NAME)] = None,
+    platform: Platform | None = None,
     max_age_s: Annotated[float | None, Query(gt=0)] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> ReviewList:
@@ -186,7 +190,7 @@ def list_reviews(
 
 
 @router.get("/v1/reviews/{review_id}", response_model=Review, summary="One item, with its image")
-def get_review(review_id: str, ops: OpsDep) -> Review:
+def get_review(review_id: ReviewId, ops: OpsDep) -> Review:
     try:
         return as_review(ops.store.get(review_id), with_image=True)
     except StoreError as exc:
@@ -199,7 +203,7 @@ def get_review(review_id: str, ops: OpsDep) -> Review:
     responses=BODY_ERRORS,
     summary="Claim (lease)",
 )
-def claim_review(review_id: str, body: ClaimRequest, ops: OpsDep) -> Review:
+def claim_review(review_id: ReviewId, body: ClaimRequest, ops: OpsDep) -> Review:
     try:
         item = ops.store.claim(review_id, body.reviewer, ops.settings.review_lease_s)
     except StoreError as exc:
@@ -213,7 +217,7 @@ def claim_review(review_id: str, body: ClaimRequest, ops: OpsDep) -> Review:
     responses=BODY_ERRORS,
     summary="Resolve",
 )
-def resolve_review(review_id: str, body: ResolveRequest, ops: OpsDep) -> Review:
+def resolve_review(review_id: ReviewId, body: ResolveRequest, ops: OpsDep) -> Review:
     if body.resolution == "label" and not body.labels:
         raise ApiError(422, "missing_field", "resolution 'label' needs labels", "labels")
     unknown = sorted(set(body.labels or ()) - set(ALL_CATEGORIES))
@@ -229,7 +233,7 @@ def resolve_review(review_id: str, body: ResolveRequest, ops: OpsDep) -> Review:
 @router.get("/v1/audit", response_model=AuditList, summary="The audit log, oldest first")
 def audit_log(
     ops: OpsDep,
-    after: Annotated[int, Query(ge=0)] = 0,
+    after: Annotated[int, Query(ge=0, le=MAX_SEQ)] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> AuditList:
     try:

@@ -118,6 +118,25 @@ def test_a_lone_surrogate_in_a_key_or_a_name_is_a_400_not_a_500(
     assert not calls
 
 
+def test_nul_which_the_postgres_store_cannot_hold_is_refused_too(
+    graph: tuple[TestClient, Calls],
+) -> None:
+    client, calls = graph
+    answer = client.post("/v1/moderate", json={**POST, "content_id": "a\x00b"})
+    assert answer.status_code == 400 and answer.json()["error"]["field"] == "content_id"
+    assert not calls
+
+
+def test_review_api_parameters_are_bounded(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with ingress_client(tmp_path, monkeypatch, admin_token_sha256=sha256_hex("t")) as (client, _):
+        admin = {"Authorization": "Bearer t"}
+        for url in ("/v1/audit?after=" + "9" * 20, "/v1/reviews/" + "x" * 65,
+                    "/v1/reviews?category=%00", "/v1/reviews?platform=myspace"):
+            assert client.get(url, headers=admin).status_code == 422, url
+
+
 def test_paired_surrogates_are_one_character_and_fine(graph: tuple[TestClient, Calls]) -> None:
     client, _ = graph
     body = NATIVE % ("e", '"ok \\ud83d\\ude00"')

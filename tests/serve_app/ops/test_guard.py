@@ -330,3 +330,24 @@ def test_shed_and_key_errors_use_the_compat_shapes(store: SqliteStore) -> None:
         ops.in_flight = ops.settings.max_in_flight
         shed = client.post("/v1alpha1/comments:analyze", json={}, headers={"X-API-Key": KEY})
         assert shed.status_code == 503 and shed.json()["error"]["status"] == "UNAVAILABLE"
+
+
+class Picky(SqliteStore):
+    """A store that refuses, for its content, any batch holding a content id with "poison"."""
+
+    def add(self, items: Any, events: Any) -> None:
+        if any("poison" in (e.content_id or "") for e in events):
+            raise ValueError("cannot store this")
+        super().add(items, events)
+
+
+def test_an_entry_the_store_refuses_loses_only_itself(tmp_path: Path) -> None:
+    store = Picky(tmp_path / "reviews.sqlite3")
+    app, ops = make_app(store)
+    with TestClient(app) as client:
+        for text in ("fine", "poison", "also fine"):
+            assert post(client, text).status_code == 200
+        wait_for(lambda: not ops.recorder.buffer and ops.recorder.dropped == 1)
+        logged = [e.content_id for e in store.audit()]
+        assert logged == ["c-fine", "c-also fine"]
+    store.close()
