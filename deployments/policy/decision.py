@@ -87,7 +87,7 @@ def decide(
         flagged_categories=[hit.category for hit in hits],
         category_scores=scores,
         reasons=reasons,
-        degraded=any(s.degraded for s in signals),
+        degraded=any(s.degraded for s in signals) or _image_missing(signals, image_expected),
         policy=policy.name,
         queued=decision == "review" or decision in policy.also_queue,
         platform=platform,
@@ -135,9 +135,14 @@ def _apply_rules(
     if degraded and policy.on_degraded == "review" and decision != "review":
         decision = "review"
         reasons.append("degraded answer sent to review (on_degraded: review)")
-    if image_expected and not any(s.modality == "image" for s in signals):
+    if _image_missing(signals, image_expected):
         decision = _missing_image(policy, decision, reasons)
     return decision
+
+
+def _image_missing(signals: Sequence[Signal], image_expected: bool) -> bool:
+    """The post carried an image that no analyzer scored: the answer is degraded."""
+    return image_expected and not any(s.modality == "image" for s in signals)
 
 
 def _degraded_reason(signal: Signal) -> str:

@@ -586,7 +586,8 @@ class Ingress:
             if isinstance(decision, UnknownPolicyError):  # only if the default policy went away
                 raise ApiError(503, "unavailable", str(decision))
             self._answered("moderations", decision)
-            results.append(openai_result(signal, decision.flagged_categories))
+            results.append(openai_result(signal, decision.flagged_categories,
+                                         decision.decision == "allow"))
         return openai_response(request.model, results)
 
     @app.post(

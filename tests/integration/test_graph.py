@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import io
+import random
 import time
 from typing import Any
 
@@ -90,6 +91,35 @@ def test_image_is_scored(base_url: str) -> None:
     assert 0.0 <= body["category_scores"]["sexual"] <= 1.0
     assert "image" in body["details"]["analyzers"]
     assert body["decision"] == "allow"
+
+
+def noise_png(megabytes: float) -> bytes:
+    """A PNG of random pixels (which do not compress) of about ``megabytes`` MB."""
+    side = int((megabytes * 1e6 / 3) ** 0.5)
+    image = Image.frombytes("RGB", (side, side), random.Random(7).randbytes(side * side * 3))
+    buf = io.BytesIO()
+    image.save(buf, format="PNG", compress_level=1)
+    return buf.getvalue()
+
+
+def test_an_image_over_4_mib_is_scored_like_any_other(base_url: str) -> None:
+    data = noise_png(5.0)
+    assert 4 * 1024 * 1024 < len(data) < 10 * 1024 * 1024  # over Ray's default, in the API's
+    answer = moderate(base_url, image_base64=b64(data)).json()
+    assert "image" in answer["details"]["analyzers"], answer
+    assert answer["degraded"] is False
+    openai = httpx.post(f"{base_url}/v1/moderations", timeout=60, json={"input": [
+        {"type": "image_url", "image_url": {"url": "data:image/png;base64," + b64(data)}}]})
+    assert openai.status_code == 200
+    assert "image" in openai.json()["results"][0]["category_applied_input_types"]["sexual"]
+
+
+def test_a_batch_of_the_longest_texts_is_answered(base_url: str) -> None:
+    items = [{"content_id": f"e{i}", "author_id": f"a{i}", "platform": "custom",
+              "text": "\U0001F600" * 5000} for i in range(256)]  # 5.1 MB of UTF-8 to Policy
+    answer = httpx.post(f"{base_url}/v1/moderate/batch", json={"items": items}, timeout=120)
+    assert answer.status_code == 200, answer.text[:300]
+    assert all("decision" in r for r in answer.json()["results"])
 
 
 def truncated_jpeg() -> bytes:

@@ -34,7 +34,9 @@ highest over the input types it was scored on. Native ``toxicity``, ``severe_tox
 
 ``categories[c]`` is true when the default policy flags (review or block) every native
 category ``c`` maps from, so a team's thresholds apply to this view too; ``flagged`` is true
-when any category is, as in OpenAI's definition.
+when any category is, as in OpenAI's definition, and also whenever the policy does not allow
+the input (an image that could not be scored goes to review, a blocklist term matched): an
+input modserve could not clear is never answered unflagged.
 """
 
 from __future__ import annotations
@@ -209,8 +211,11 @@ def scores_by_modality(signals: Sequence[Signal]) -> dict[Modality, dict[str, fl
     return merged
 
 
-def openai_result(signals: Sequence[Signal], flagged_native: Collection[str]) -> dict[str, Any]:
-    """One OpenAI ``Moderation`` object from the signals of one input and the policy's flags."""
+def openai_result(
+    signals: Sequence[Signal], flagged_native: Collection[str], allowed: bool = True
+) -> dict[str, Any]:
+    """One OpenAI ``Moderation`` object from the signals of one input, the policy's flags and
+    whether the policy allowed it."""
     native = scores_by_modality(signals)
     categories: dict[str, bool] = {}
     scores: dict[str, float] = {}
@@ -226,7 +231,7 @@ def openai_result(signals: Sequence[Signal], flagged_native: Collection[str]) ->
             flagged = flagged or all(s in flagged_native for s in sources)
         categories[name], scores[name], applied[name] = flagged, score, types
     return {
-        "flagged": any(categories.values()),
+        "flagged": any(categories.values()) or not allowed,
         "categories": categories,
         "category_scores": scores,
         "category_applied_input_types": applied,

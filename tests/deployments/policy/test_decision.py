@@ -141,6 +141,7 @@ def test_on_missing_image(
     result = run(signals, image_expected=image_expected, on_missing_image=on_missing_image)
     assert result.decision == decision
     assert ("image could not be scored" in result.reasons) == reason
+    assert result.degraded == reason  # an image nobody scored makes the answer degraded
 
 
 def test_missing_image_defaults_to_review() -> None:

@@ -20,7 +20,7 @@ def test_decide_many_answers_each_item_like_decide() -> None:
     replica = Deployed.func_or_class()  # type: ignore[attr-defined]
     replica.reconfigure(policies_user_config(POLICY_DIR))
     requests = [
-        ([text(toxicity=0.9)], None, "twitter", False, None),
+        ([text(toxicity=0.99)], None, "twitter", False, None),
         ([text(toxicity=0.1)], "nope", "twitter", False, None),
         ([text(toxicity=0.65)], "strict", "reddit", False, None),
         ([], None, "custom", True, None),
@@ -40,7 +40,7 @@ def test_deployment_keeps_old_policies_on_bad_update() -> None:
     replica.reconfigure(policies_user_config(POLICY_DIR))
     replica.reconfigure({"policies": {"default": {"name": "default"}}, "default": "default"})
     assert replica.names() == ["default", "strict"]
-    assert replica.decide([text(toxicity=0.9)], None, "twitter", False).decision == "block"
+    assert replica.decide([text(toxicity=0.99)], None, "twitter", False).decision == "block"
     assert replica.decide([text(toxicity=0.65)], "strict", "twitter", False).decision == "block"
     with pytest.raises(UnknownPolicyError, match="unknown policy 'nope'"):
         replica.decide([], "nope", "twitter", False)

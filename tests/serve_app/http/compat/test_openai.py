@@ -74,6 +74,12 @@ def test_nothing_flagged_means_not_flagged() -> None:
     assert not any(result["categories"].values())
 
 
+def test_an_input_the_policy_did_not_allow_is_never_unflagged() -> None:
+    # e.g. its image could not be scored (review), or a blocklist term matched
+    assert openai_result([text_signal()], [], allowed=False)["flagged"] is True
+    assert openai_result([text_signal()], [], allowed=True)["flagged"] is False
+
+
 def test_categories_without_a_native_signal_are_present_and_not_scored() -> None:
     result = openai_result([text_signal()], [])
     not_scored = ("illicit", "illicit/violent", "self-harm/intent", "self-harm/instructions")
