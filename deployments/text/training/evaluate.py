@@ -160,7 +160,8 @@ def score_all(scorer: Scorer, texts: Sequence[str], desc: str, chunk: int = 256)
     )
 
 
-def _rows(scores: TextScores, mask: np.ndarray) -> TextScores:
+def subset(scores: TextScores, mask: np.ndarray) -> TextScores:
+    """The rows of ``scores`` where ``mask`` is true."""
     return TextScores(scores.categories, {k: v[mask] for k, v in scores.components.items()},
                       scores.ensemble[mask])
 
@@ -226,6 +227,19 @@ def ordinary_report(
                     "block": share(any_block[sources == s])}
                 for s in sorted(set(sources))},
     }
+
+
+def ordinary_figures(
+    scores: TextScores,
+    examples: Sequence[Example],
+    review: Mapping[str, float | None],
+    block: Mapping[str, float | None],
+) -> dict[str, Any]:
+    """``ordinary_report`` on the ordinary rows among ``examples`` (``scores`` is of all)."""
+    harmless = ordinary(examples)
+    chosen = {id(e) for e in harmless}
+    mask = np.array([id(e) in chosen for e in examples], dtype=bool)
+    return ordinary_report(subset(scores, mask), harmless, review, block)
 
 
 def format_ordinary(report: Mapping[str, Any]) -> str:
@@ -424,10 +438,7 @@ def run_eval(
         if "validation" in parts:
             result["validation"] = evaluate(scores, val, review)
         if "ordinary" in parts:
-            harmless = ordinary(val)
-            chosen = {id(e) for e in harmless}
-            mask = np.array([id(e) in chosen for e in val], dtype=bool)
-            result["ordinary"] = ordinary_report(_rows(scores, mask), harmless, review, block)
+            result["ordinary"] = ordinary_figures(scores, val, review, block)
     if "obfuscation" in parts:
         train = [(e.text, e.labels) for e in examples
                  if e.split == "train" and e.language in LATIN_LANGUAGES]

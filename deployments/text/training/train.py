@@ -20,7 +20,7 @@ import math
 import random
 import re
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -44,7 +44,7 @@ from deployments.text.model import (
 )
 from deployments.text.ngram import HASHERS, HashedBatch, NgramLinear
 from deployments.text.training.data import Example, load_examples, load_handmade, text_key
-from deployments.text.training.evaluate import evaluate, label_matrix
+from deployments.text.training.evaluate import evaluate, label_matrix, ordinary_figures
 
 MIN_POSITIVES = 30  # a category with fewer training positives is not trained at all
 # Narrow categories come from a few sets each (suicide subreddits, SMS spam, assistant prompts)
@@ -56,6 +56,9 @@ NARROW = {"self_harm": ("threat",), "spam": (), "illicit": ("threat", "violence"
           "sexual_minors": ("sexual",)}
 ADVERTISE_MIN_AUROC = 0.85  # ...and one below this pooled validation AUROC is not advertised
 ADVERTISE_MIN_VAL_POSITIVES = 20
+# ...nor one whose review operating point sends more than this share of the harmless validation
+# posts (evaluate.ordinary) to review: a signal the review queue cannot afford.
+ADVERTISE_MAX_FALSE_FLAGS = 0.02
 
 
 @dataclass(frozen=True)
@@ -486,9 +489,12 @@ def train_text(
     with torch.no_grad():
         cal_probs = combine(combiner, cal_logits).numpy()
     points = operating_points(cal_probs, y_cal, rows.categories, cfg)
-    report = evaluate(score_examples(weights, caches, rows.val), rows.val,
-                      {c: p["review"] for c, p in points.items()})
-    advertised = advertise(report, rows.categories)
+    review = {c: p["review"] for c, p in points.items()}
+    val_scores = score_examples(weights, caches, rows.val)
+    report = evaluate(val_scores, rows.val, review)
+    false_flags = ordinary_figures(val_scores, rows.val, review, {})["category"]
+    advertised = advertise(report, rows.categories,
+                           {c: float(f["review"]) for c, f in false_flags.items()})
     weights.manifest.update(version=version_of(weights), advertised=advertised,
                             operating_points=points)
     weights.save(out_dir)
@@ -505,6 +511,7 @@ def train_text(
         "categories": rows.categories,
         "advertised": advertised,
         "operating_points": points,
+        "false_flags": {c: float(f["review"]) for c, f in false_flags.items()},
         "seconds": round(time.time() - started, 1),
         "validation": report,
     }
@@ -549,8 +556,12 @@ def score_examples(
 
 
 def advertise(
-    report: dict[str, dict[str, dict[str, float | int]]], categories: list[str]
+    report: dict[str, dict[str, dict[str, float | int]]],
+    categories: list[str],
+    false_flags: Mapping[str, float],
 ) -> list[str]:
+    """The categories the service scores: enough validation positives, the AUROC bar, and at
+    most ``ADVERTISE_MAX_FALSE_FLAGS`` of harmless posts at the review operating point."""
     pooled = report[POOLED]
     return [
         c
@@ -558,6 +569,7 @@ def advertise(
         if c in pooled
         and int(pooled[c]["positives"]) >= ADVERTISE_MIN_VAL_POSITIVES
         and float(pooled[c]["auroc"]) >= ADVERTISE_MIN_AUROC
+        and false_flags.get(c, 0.0) <= ADVERTISE_MAX_FALSE_FLAGS
     ]
 
 
