@@ -134,16 +134,18 @@ class Recorder:
             self._put_back(batch)
             raise
         except Exception as exc:
-            log.warning("review store refused a batch (%r); writing it entry by entry", exc)
+            refused = []
             for done, entry in enumerate(batch):
                 try:
                     self._write([entry])
                 except StoreError:
                     self._put_back(batch[done:])
                     raise
-                except Exception as refused:
-                    self.dropped += 1
-                    log.error("audit entry for %r dropped: %r", entry[0].content_id, refused)
+                except Exception:
+                    refused.append(entry[0].content_id)
+            self.dropped += len(refused)
+            if refused:  # one line a batch, however many entries the store refused in it
+                log.error("store refused %d entries (%r): %r", len(refused), exc, refused[:3])
         return len(batch)
 
     def _write(self, batch: list[tuple[AuditEvent, NewReview | None]]) -> None:
