@@ -50,8 +50,9 @@ MIN_POSITIVES = 30  # a category with fewer training positives is not trained at
 # Narrow categories come from a few sets each (suicide subreddits, SMS spam, assistant prompts)
 # and a head learns those sets' style unless it also sees other kinds of posts as negatives. A
 # post of a set that never labels the category is a sound negative for it when nothing in the
-# post is a related harm (RELATED) and the regex lexicon finds no term of the category in it
-# ("kill yourself" in a hate set is self-harm encouragement, not a negative).
+# post is a related harm (its labels, or the regex lexicon's terms, for the category or the
+# related ones listed): "kill yourself" in a hate set is self-harm encouragement, not a
+# negative.
 NARROW = {"self_harm": ("threat",), "spam": (), "illicit": ("threat", "violence"),
           "sexual_minors": ("sexual",)}
 ADVERTISE_MIN_AUROC = 0.85  # ...and one below this pooled validation AUROC is not advertised
@@ -239,7 +240,8 @@ def cross_set_negatives(examples: Sequence[Example]) -> list[Example]:
             new["sexual_minors"] = 0.0  # not sexual, so not sexual content involving minors
         if new and not e.handmade:
             found = screen.score([e.text])[0].scores
-            new = {c: v for c, v in new.items() if found.get(c, 0.0) == 0.0}
+            new = {c: v for c, v in new.items()
+                   if not any(found.get(k, 0.0) for k in (c, *NARROW[c]))}
         out.append(dataclasses.replace(e, labels={**e.labels, **new}) if new else e)
     return out
 

@@ -1,14 +1,24 @@
-"""Training-side helpers that need no data or encoder: the identity-swap augmentation."""
+"""Training-side helpers that need no data or encoder: the identity-swap augmentation, the
+cross-set negatives, the base-rate shift and the operating points."""
 
 from __future__ import annotations
 
 import random
 from types import MappingProxyType
 
+import numpy as np
 import pytest
+import torch
 
 from deployments.text.training.data import Example, text_key
-from deployments.text.training.train import identity_swaps, swap_identities
+from deployments.text.training.train import (
+    TrainConfig,
+    cross_set_negatives,
+    identity_swaps,
+    operating_points,
+    shift_to_base_rate,
+    swap_identities,
+)
 
 
 def example(text: str, labels: dict[str, float], language: str = "en") -> Example:
@@ -57,3 +67,57 @@ def test_only_harmless_english_rows_are_augmented_and_validation_texts_are_exclu
     assert identity_swaps(rows, 0, 13, set()) == []
     excluded = identity_swaps(rows, 2, 13, exclude={text_key(e.text) for e in out})
     assert excluded == []
+
+
+def row(text: str, source: str, labels: dict[str, float]) -> Example:
+    return Example(text, source, "en", "train", MappingProxyType(labels))
+
+
+def test_cross_set_negatives_are_added_only_where_sound() -> None:
+    rows = [
+        row("buy cheap pills now", "sms", {"spam": 1.0}),
+        row("see you at lunch", "sms", {"spam": 0.0}),
+        row("i want to end it all", "suicide", {"self_harm": 1.0}),
+        row("you people are vermin", "hate", {"identity_attack": 1.0}),
+        row("go kill yourself", "hate", {"identity_attack": 0.0}),  # the lexicon's self-harm
+        row("I will find you", "threats", {"threat": 1.0}),
+        row("nice photo", "lewd", {"sexual": 0.0}),
+    ]
+    out = {(e.source, e.text): dict(e.labels) for e in cross_set_negatives(rows)}
+    # an SMS is no self-harm, a suicide post no spam, a hate post neither
+    assert out["sms", "see you at lunch"]["self_harm"] == 0.0
+    assert out["suicide", "i want to end it all"]["spam"] == 0.0
+    assert out["hate", "you people are vermin"] == {
+        "identity_attack": 1.0, "self_harm": 0.0, "spam": 0.0, "illicit": 0.0,
+        "sexual_minors": 0.0}
+    # a set keeps its own labels: spam rows get no spam label from elsewhere
+    assert out["sms", "buy cheap pills now"]["spam"] == 1.0
+    # the lexicon finds self-harm words: left unknown, not a negative
+    assert "self_harm" not in out["hate", "go kill yourself"]
+    # a threat is related to self-harm and illicit requests: both stay unknown
+    assert "self_harm" not in out["threats", "I will find you"]
+    assert "illicit" not in out["threats", "I will find you"]
+    # not sexual, so not sexual content involving minors
+    assert out["lewd", "nice photo"]["sexual_minors"] == 0.0
+
+
+def test_the_base_rate_shift_moves_the_bias_only() -> None:
+    combiner = torch.tensor([[1.0, 0.5, 0.0], [2.0, 1.0, -1.0]])
+    y = np.array([[1.0, 0.0], [0.0, np.nan], [1.0, 0.0], [0.0, 1.0]], dtype=np.float32)
+    shifted = shift_to_base_rate(combiner, y, base_rate=0.05)
+    assert torch.equal(shifted[:, :-1], combiner[:, :-1])
+    logit = np.log(0.05 / 0.95)
+    assert shifted[0, -1].item() == pytest.approx(logit - 0.0)  # prior 0.5: log-odds 0
+    assert shifted[1, -1].item() == pytest.approx(-1.0 + logit - np.log(1 / 2))  # prior 1/3
+
+
+def test_operating_points_hold_the_false_flag_budget() -> None:
+    rng = np.random.default_rng(0)
+    harmless = rng.uniform(0, 0.5, size=(10_000, 1))
+    harmful = rng.uniform(0.5, 1.0, size=(500, 1))
+    probs = np.concatenate([harmless, harmful]).astype(np.float32)
+    y = np.concatenate([np.zeros((10_000, 1)), np.ones((500, 1))]).astype(np.float32)
+    points = operating_points(probs, y, ["toxicity"], TrainConfig())["toxicity"]
+    assert (harmless >= points["review"]).mean() <= 0.01
+    assert (harmless >= points["block"]).mean() <= 0.001
+    assert points["review"] < points["block"] < 0.5
