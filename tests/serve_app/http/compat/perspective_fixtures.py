@@ -61,7 +61,7 @@ REFUSED: list[tuple[dict[str, Any], str]] = [
 
 def check_response_shape(body: dict[str, Any], request: dict[str, Any]) -> None:
     """The documented AnalyzeComment response shape, for ``request``."""
-    assert set(body) <= {"attributeScores", "languages", "clientToken"}
+    assert set(body) <= {"attributeScores", "languages", "detectedLanguages", "clientToken"}
     assert set(body["attributeScores"]) == set(request["requestedAttributes"])
     for scores in body["attributeScores"].values():
         assert set(scores) <= {"summaryScore", "spanScores"}
@@ -70,5 +70,5 @@ def check_response_shape(body: dict[str, Any], request: dict[str, Any]) -> None:
         for span in scores.get("spanScores", []):
             assert set(span) == {"begin", "end", "score"}
             assert span["score"]["type"] == "PROBABILITY"
-    assert body["languages"] == request.get("languages", [])
+    assert body["languages"] == (request.get("languages") or body.get("detectedLanguages", []))
     assert body.get("clientToken") == request.get("clientToken")
