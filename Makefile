@@ -20,7 +20,7 @@ export RAY_SERVE_REQUEST_PATH_LOG_BUFFER_SIZE := 1
 # it covers the settings' limits).
 export RAY_SERVE_REPLICA_GRPC_MAX_MESSAGE_LENGTH := 67108864
 
-.PHONY: install serve test lint typecheck unit train eval bench clean
+.PHONY: install serve head test lint typecheck unit train eval bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -30,8 +30,17 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+# `make serve SERVE_CONFIG=configs/gpu.yaml RAY_START_ARGS="--num-cpus 16 --num-gpus 1"` tries
+# the GPU config on one machine; the Ray tools in another shell need RAY_AUTH_MODE=token.
+SERVE_CONFIG ?= configs/local.yaml
+RAY_START_ARGS ?=
+
 serve: $(STAMP)
-	$(BIN)/serve run configs/local.yaml
+	$(BIN)/python -m serve_app.cluster serve $(SERVE_CONFIG) $(RAY_START_ARGS)
+
+# The head node alone, for `serve deploy` from another shell; Ctrl-C stops it.
+head: $(STAMP)
+	$(BIN)/python -m serve_app.cluster head $(RAY_START_ARGS)
 
 test: lint typecheck unit
 
