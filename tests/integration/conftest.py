@@ -81,7 +81,9 @@ def base_url(
         shutil.copy(path, policies / path.name)
     (policies / "limited.yaml").write_text(LIMITED_POLICY)
 
-    ray.init(include_dashboard=False, log_to_driver=False, _metrics_export_port=metrics_port)
+    # "local": a new instance of its own, never a cluster named in /tmp/ray (make serve's)
+    ray.init(address="local", include_dashboard=False, log_to_driver=False,
+             _metrics_export_port=metrics_port)
     port = free_port()
     serve.start(http_options={"host": "127.0.0.1", "port": port})
     args = {
