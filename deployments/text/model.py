@@ -301,9 +301,9 @@ def windows(text: str, size: int = WINDOW_CHARS, overlap: int = WINDOW_OVERLAP) 
 
 def _max_by(values: np.ndarray, owner: torch.Tensor, n: int) -> np.ndarray:
     """Row-wise maximum of ``values`` per owner (each owner has at least one row)."""
-    out = torch.full((n, values.shape[1]), -1.0, dtype=torch.float64)
-    out.index_reduce_(0, owner, torch.from_numpy(values).double(), "amax")
-    return out.numpy().astype(values.dtype)
+    out = np.full((n, values.shape[1]), -1.0, dtype=values.dtype)
+    np.maximum.at(out, owner.numpy(), values)
+    return out
 
 
 @contextmanager
