@@ -37,6 +37,11 @@ import httpx
 AUTH_MODE = "token"
 HOST = "127.0.0.1"
 DASHBOARD_PORT = 8265  # Ray's default, so the tools in another shell need no --address
+# The one agent port Ray fixes by default (its HTTP server, through which the dashboard submits
+# jobs). A second Ray instance on the machine holds it (a test suite's ``ray.init()``, say), and
+# then this head's agent never comes up: ``ray job submit`` answers "No available agent".
+AGENT_PORT = 52365
+AGENT_PORT_FLAG = "--dashboard-agent-listen-port"
 DEFAULT_TOKEN_PATH = Path.home() / ".ray" / "auth_token"
 START_TIMEOUT_S = 120.0
 STOP_GRACE_S = 30.0  # for serve run to delete the app, then for the head node to stop
@@ -109,6 +114,28 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("", 0))
         return int(s.getsockname()[1])
+
+
+def is_free(port: int) -> bool:
+    """Whether ``port`` can be bound on every interface (Ray's agent binds the node's address
+    and loopback)."""
+    with socket.socket() as s:
+        try:
+            s.bind(("", port))
+        except OSError:
+            return False
+    return True
+
+
+def agent_port_args(extra: Sequence[str]) -> list[str]:
+    """``--dashboard-agent-listen-port`` for a free port when Ray's default is taken and the
+    caller chose none."""
+    if any(arg.split("=")[0] == AGENT_PORT_FLAG for arg in extra) or is_free(AGENT_PORT):
+        return []
+    port = free_port()
+    print(f"cluster: port {AGENT_PORT} (Ray's job agent) is taken; the head's agent uses {port}",
+          file=sys.stderr)  # fmt: skip
+    return [f"{AGENT_PORT_FLAG}={port}"]
 
 
 def check_free(port: int, what: str) -> None:
@@ -227,7 +254,7 @@ def serve(
     token = ensure_token(env, bin_dir)
     check_free(dashboard_port, "the Ray dashboard")
     port = port or free_port()
-    command = head_command(bin_dir, port, dashboard_port, ray_args)
+    command = head_command(bin_dir, port, dashboard_port, [*ray_args, *agent_port_args(ray_args)])
     head = subprocess.Popen(command, env=env, start_new_session=True)  # no terminal SIGINT
     try:
         dashboard = f"http://{HOST}:{dashboard_port}"

@@ -215,10 +215,6 @@ def test_ray_job_submit_runs_the_bulk_job_with_the_venv(
         if "No available agent to submit job" not in done.stdout + done.stderr:
             break
         time.sleep(5)
-    else:
-        # Seen when the suite's own Ray instance runs beside the head node: the head's job
-        # agent never registers. Run this module alone to check job submission.
-        pytest.skip("the head node's job agent did not come up beside another Ray instance")
     assert done.returncode == 0, (done.stdout + done.stderr)[-5000:]
     table = pq.read_table(sorted(out.glob("part-*.parquet")))
     assert sorted(table["id"].to_pylist()) == sorted(row["id"] for row in rows)
