@@ -213,41 +213,12 @@ class TextModel:
     @torch.inference_mode()
     def score(self, texts: Sequence[str]) -> TextScores:
         """Probabilities for every trained category (advertised or not), each text scored whole:
-        the highest score over its windows."""
-        pieces: list[str] = []
-        owner: list[int] = []
-        for i, text in enumerate(texts):
-            parts = text_pieces(normalize(text))
-            pieces += parts
-            owner += [i] * len(parts)
-        scores = self._score_clean(pieces)
-        if len(pieces) == len(texts):
-            return scores
-        index = torch.tensor(owner)
-        return TextScores(
-            categories=scores.categories,
-            components={k: _max_by(v, index, len(texts)) for k, v in scores.components.items()},
-            ensemble=_max_by(scores.ensemble, index, len(texts)),
-        )
-
-    def _score_clean(self, clean: Sequence[str]) -> TextScores:
-        embeddings = {name: self.encoders[name].encode(clean) for name in self.weights.heads}
-        hashed = {name: HASHERS[name](clean, m.buckets) for name, m in self.weights.ngrams.items()}
-        with _one_torch_thread():
-            logits = []
-            for name, head in self.weights.heads.items():
-                emb = torch.from_numpy(embeddings[name]).to(self.encoders[name].device)
-                logits.append(head(emb).float().cpu())
-            logits += [ngram(hashed[name]) for name, ngram in self.weights.ngrams.items()]
-            ensemble = combine(self.weights.combiner, logits)
-        return TextScores(
-            categories=self.weights.categories,
-            components={
-                name: torch.sigmoid(logit).numpy()
-                for name, logit in zip(self.weights.components, logits, strict=True)
-            },
-            ensemble=ensemble.numpy(),
-        )
+        the highest score over its pieces."""
+        pieces, owner = post_pieces(texts)
+        embeddings = {name: self.encoders[name].encode(pieces) for name in self.weights.heads}
+        devices = {name: self.encoders[name].device for name in self.weights.heads}
+        return whole_posts(score_pieces(self.weights, embeddings, pieces, devices), owner,
+                           len(texts))  # fmt: skip
 
     def predict(self, texts: Sequence[str]) -> list[Signal]:
         """One Signal per text, in order, over the advertised categories."""
@@ -268,6 +239,55 @@ class TextModel:
             )
             for i in range(len(texts))
         ]
+
+
+def post_pieces(texts: Sequence[str]) -> tuple[list[str], np.ndarray]:
+    """What is scored for ``texts``: each one's normalised pieces (``text_pieces``), and for
+    each piece the index of its text."""
+    pieces: list[str] = []
+    owner: list[int] = []
+    for i, text in enumerate(texts):
+        parts = text_pieces(normalize(text))
+        pieces += parts
+        owner += [i] * len(parts)
+    return pieces, np.array(owner, dtype=np.int64)
+
+
+def score_pieces(
+    weights: TextWeights,
+    embeddings: Mapping[str, np.ndarray],
+    pieces: Sequence[str],
+    devices: Mapping[str, torch.device | str] | None = None,
+) -> TextScores:
+    """Every component's and the ensemble's probabilities for normalised ``pieces``, from each
+    encoder's ``embeddings`` of them (serving encodes them; training reads its cache)."""
+    hashed = {name: HASHERS[name](pieces, m.buckets) for name, m in weights.ngrams.items()}
+    with torch.inference_mode(), _one_torch_thread():
+        logits = []
+        for name, head in weights.heads.items():
+            emb = torch.from_numpy(embeddings[name]).to((devices or {}).get(name, "cpu"))
+            logits.append(head(emb).float().cpu())
+        logits += [ngram(hashed[name]) for name, ngram in weights.ngrams.items()]
+        ensemble = combine(weights.combiner, logits)
+    return TextScores(
+        categories=weights.categories,
+        components={
+            name: torch.sigmoid(logit).numpy()
+            for name, logit in zip(weights.components, logits, strict=True)
+        },
+        ensemble=ensemble.numpy(),
+    )
+
+
+def whole_posts(scores: TextScores, owner: np.ndarray, n: int) -> TextScores:
+    """Per post, each category's highest score over its pieces (``owner``: each piece's post)."""
+    if len(owner) == n:
+        return scores  # one piece per post, in order
+    return TextScores(
+        categories=scores.categories,
+        components={k: _max_by(v, owner, n) for k, v in scores.components.items()},
+        ensemble=_max_by(scores.ensemble, owner, n),
+    )
 
 
 def text_pieces(text: str) -> list[str]:
@@ -299,10 +319,10 @@ def windows(text: str, size: int = WINDOW_CHARS, overlap: int = WINDOW_OVERLAP) 
         start = space + 1 if 0 <= space < end else start
 
 
-def _max_by(values: np.ndarray, owner: torch.Tensor, n: int) -> np.ndarray:
+def _max_by(values: np.ndarray, owner: np.ndarray, n: int) -> np.ndarray:
     """Row-wise maximum of ``values`` per owner (each owner has at least one row)."""
     out = np.full((n, values.shape[1]), -1.0, dtype=values.dtype)
-    np.maximum.at(out, owner.numpy(), values)
+    np.maximum.at(out, owner, values)
     return out
 
 

@@ -40,7 +40,9 @@ from deployments.text.model import (
     EmbeddingHead,
     TextScores,
     TextWeights,
-    combine,
+    post_pieces,
+    score_pieces,
+    whole_posts,
 )
 from deployments.text.ngram import HASHERS, HashedBatch, NgramLinear
 from deployments.text.training.data import Example, load_examples, load_handmade, text_key
@@ -489,9 +491,9 @@ def train_text(
         c: dict(zip([*weights.components, "bias"], combiner[i].tolist(), strict=True))
         for i, c in enumerate(rows.categories)
     }
-    with torch.no_grad():
-        cal_probs = combine(combiner, cal_logits).numpy()
-    points = operating_points(cal_probs, y_cal, rows.categories, cfg)
+    # Scored as served (a long post also piece by piece), so the thresholds hold in traffic.
+    cal_scores = score_examples(weights, caches, [rows.train[i] for i in rows.cal_rows])
+    points = operating_points(cal_scores.ensemble, y_cal, rows.categories, cfg)
     review = {c: p["review"] for c, p in points.items()}
     val_scores = score_examples(weights, caches, rows.val)
     report = evaluate(val_scores, rows.val, review)
@@ -539,24 +541,11 @@ def _manifest(cfg: TrainConfig, categories: list[str]) -> dict[str, Any]:
 def score_examples(
     weights: TextWeights, caches: dict[str, EmbeddingCache], examples: Sequence[Example]
 ) -> TextScores:
-    """Like ``TextModel.score``, but through the embedding caches."""
-    texts = [normalize(e.text) for e in examples]
-    with torch.no_grad():
-        logits = [
-            head(torch.from_numpy(caches[name].encode(texts)))
-            for name, head in weights.heads.items()
-        ]
-        logits += [ngram(HASHERS[name](texts, ngram.buckets))
-                   for name, ngram in weights.ngrams.items()]
-        ensemble = combine(weights.combiner, logits)
-    return TextScores(
-        weights.categories,
-        {
-            name: torch.sigmoid(logit).numpy()
-            for name, logit in zip(weights.components, logits, strict=True)
-        },
-        ensemble.numpy(),
-    )
+    """``TextModel.score`` (each post whole, and a long one per piece), the embeddings read
+    through the caches."""
+    pieces, owner = post_pieces([e.text for e in examples])
+    embeddings = {name: caches[name].encode(pieces) for name in weights.heads}
+    return whole_posts(score_pieces(weights, embeddings, pieces), owner, len(examples))
 
 
 def advertise(

@@ -20,7 +20,8 @@ from deployments.text.model import (
     validation_auroc,
     windows,
 )
-from deployments.text.training.train import TrainConfig, train_text
+from deployments.text.training.data import Example
+from deployments.text.training.train import EmbeddingCache, TrainConfig, score_examples, train_text
 
 DATA = Path(__file__).resolve().parents[3].parent / "shared" / "data"
 needs_data = pytest.mark.skipif(not DATA.is_dir(), reason=f"no labelled data at {DATA}")
@@ -160,3 +161,19 @@ def test_each_text_answer_names_its_language(shipped: TextModel) -> None:
          "I think the weather today is really lovely and warm.", "lol"]
     )
     assert (de.language, en.language, short.language) == ("de", "en", "und")
+
+
+def test_training_scores_posts_as_the_model_serves_them(shipped: TextModel) -> None:
+    """Training's operating points and validation figures come from the same scores serving
+    gives, long posts piece by piece included (a threat after harmless text)."""
+    long = "What a nice day. " * 40 + "I will kill you."
+    texts = ["you are an idiot", "lovely weather today", long]
+    caches = {
+        name: EmbeddingCache(shipped.encoders[name], None, shipped.weights.manifest["max_length"])
+        for name in shipped.weights.heads
+    }
+    examples = [Example(t, "test", "en", "validation", {}) for t in texts]
+    got = score_examples(shipped.weights, caches, examples)
+    want = shipped.score(texts)
+    assert len(text_pieces(texts[2])) > 1
+    np.testing.assert_allclose(got.ensemble, want.ensemble, atol=1e-5)
