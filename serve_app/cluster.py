@@ -116,12 +116,12 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def is_free(port: int) -> bool:
-    """Whether ``port`` can be bound on every interface (Ray's agent binds the node's address
-    and loopback)."""
+def is_free(port: int, host: str = "") -> bool:
+    """Whether ``port`` can be bound on ``host`` (default: every interface, as Ray's agent
+    binds the node's address and loopback)."""
     with socket.socket() as s:
         try:
-            s.bind(("", port))
+            s.bind((host, port))
         except OSError:
             return False
     return True
@@ -139,14 +139,11 @@ def agent_port_args(extra: Sequence[str]) -> list[str]:
 
 
 def check_free(port: int, what: str) -> None:
-    with socket.socket() as s:
-        try:
-            s.bind((HOST, port))
-        except OSError:
-            raise ClusterError(
-                f"port {port} ({what}) is in use: is another Ray cluster running here? "
-                "(`ray status`; stop it, or choose another port)"
-            ) from None
+    if not is_free(port, HOST):
+        raise ClusterError(
+            f"port {port} ({what}) is in use: is another Ray cluster running here? "
+            "(`ray status`; stop it, or choose another port)"
+        )
 
 
 def head_command(bin_dir: Path, port: int, dashboard_port: int, extra: Sequence[str]) -> list[str]:

@@ -210,15 +210,12 @@ class TextModel:
             for name in self.advertised
         ]
 
-    @torch.inference_mode()
     def score(self, texts: Sequence[str]) -> TextScores:
         """Probabilities for every trained category (advertised or not), each text scored whole:
         the highest score over its pieces."""
         pieces, owner = post_pieces(texts)
         embeddings = {name: self.encoders[name].encode(pieces) for name in self.weights.heads}
-        devices = {name: self.encoders[name].device for name in self.weights.heads}
-        return whole_posts(score_pieces(self.weights, embeddings, pieces, devices), owner,
-                           len(texts))  # fmt: skip
+        return whole_posts(score_pieces(self.weights, embeddings, pieces), owner, len(texts))
 
     def predict(self, texts: Sequence[str]) -> list[Signal]:
         """One Signal per text, in order, over the advertised categories."""
@@ -257,7 +254,6 @@ def score_pieces(
     weights: TextWeights,
     embeddings: Mapping[str, np.ndarray],
     pieces: Sequence[str],
-    devices: Mapping[str, torch.device | str] | None = None,
 ) -> TextScores:
     """Every component's and the ensemble's probabilities for normalised ``pieces``, from each
     encoder's ``embeddings`` of them (serving encodes them; training reads its cache)."""
@@ -265,7 +261,7 @@ def score_pieces(
     with torch.inference_mode(), _one_torch_thread():
         logits = []
         for name, head in weights.heads.items():
-            emb = torch.from_numpy(embeddings[name]).to((devices or {}).get(name, "cpu"))
+            emb = torch.from_numpy(embeddings[name]).to(next(head.parameters()).device)
             logits.append(head(emb).float().cpu())
         logits += [ngram(hashed[name]) for name, ngram in weights.ngrams.items()]
         ensemble = combine(weights.combiner, logits)
