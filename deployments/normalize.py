@@ -45,9 +45,14 @@ The steps, in order (each a precompiled regex or ``str.translate``; ASCII text s
    ("bookkeeper") without a dictionary, except at the start of a lower-case word, where it is
    one ("ssstupid" → "stupid": no English word starts with a tripled letter; "kkk" alone is a
    word and stays "kk"). "III", "XXX", "CCC", "MMM" are numerals and stay.
+8. Symbols held down: a run of 4+ of the same emoji or punctuation mark (with its variation
+   selector or skin tone) is cut to 3 ("🔥" × 20 → "🔥🔥🔥", "!!!!!!" → "!!!"). The models
+   saw few long runs, and one reads far from anything they were fit on (twenty fire emoji once
+   scored sexual 0.76, three 0.10). Runs of 3 are kept, so the "(((echo)))" of antisemitic
+   posts still reads as written.
 
 Case is kept (the encoder is uncased). URLs, e-mail addresses, bare domains and @mentions are
-protected from steps 4-7. Pure Python and ``re``; see the tests for the exact behaviour.
+protected from steps 4-8. Pure Python and ``re``; see the tests for the exact behaviour.
 """
 
 from __future__ import annotations
@@ -139,7 +144,7 @@ def _unconfuse(text: str) -> str:
     return _WORD.sub(_unconfuse_word, text)  # genuine Cyrillic/Greek here: mixed words only
 
 
-# --- steps 4-7: split letters, inner punctuation, leetspeak, repeats --------------------------
+# --- steps 4-8: split letters, inner punctuation, leetspeak, repeated letters and symbols ---
 
 _TLDS = "com|net|org|edu|gov|io|co|uk|de|fr|ru|info|biz|me|tv|ly|app|dev|ai|us|ca|au|in|xyz"
 # Each alternative may only start where a token starts, so a failed try costs one token.
@@ -235,12 +240,16 @@ def _unrepeat(text: str) -> str:
     text = _REPEAT_SINGLE.sub(r"\1", _REPEAT_START.sub(r"\1", text))
     return _REPEAT.sub(_cut_repeat, text)
 
+
+_SYMBOL_RUN = re.compile(r"([^\w\s][\ufe0e\ufe0f\U0001f3fb-\U0001f3ff]?)\1{3,}")
+
 # Each step: (a cheap scan that must find something, the rewrite).
 _WORD_STEPS: tuple[tuple[re.Pattern[str] | None, Callable[[str], str]], ...] = (
     (None, lambda s: _SPACED.sub(_join_spaced, s)),
     (_MAY_LEET, lambda s: _LEET_TOKEN.sub(_unleet, s)),  # first: "r.3tard" needs its "e"
     (_MAY_INNER, lambda s: _INNER.sub(_drop_inner_punct, s)),
     (_REPEAT, _unrepeat),
+    (_SYMBOL_RUN, lambda s: _SYMBOL_RUN.sub(r"\1\1\1", s)),
 )
 
 
@@ -252,7 +261,7 @@ def _fix_words(segment: str) -> str:
 
 
 def _deobfuscate(text: str) -> str:
-    """Steps 4-7 on everything outside URLs, e-mail addresses, domains and @mentions."""
+    """Steps 4-8 on everything outside URLs, e-mail addresses, domains and @mentions."""
     if not _MAY_PROTECT.search(text):
         return _fix_words(text)
     out: list[str] = []

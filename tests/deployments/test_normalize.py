@@ -123,6 +123,14 @@ BENIGN = [
     ("👨\u200d👩\u200d👧 family", "👨👩👧 family"),
     ("bookkeeper, aaah", "bookkeeper, ah"),
     ("cafe\u0301", "cafe"),  # decomposed accents go; precomposed "café" above stays
+    # symbols held down: runs of 4+ cut to 3, runs of 3 kept
+    ("🔥" * 20, "🔥🔥🔥"),
+    ("love it ❤️❤️❤️❤️❤️❤️", "love it ❤️❤️❤️"),
+    ("👍🏽" * 5, "👍🏽" * 3),
+    ("great game!!!!!!!!!!", "great game!!!"),
+    ("(((them))) and ((((x))))", "(((them))) and (((x)))"),
+    ("😂🤣😂🤣😂🤣", "😂🤣😂🤣😂🤣"),
+    ("1111111 and www.example.com/------", None),
 ]
 
 
@@ -161,6 +169,8 @@ def test_adversarial_input_stays_linear() -> None:
         "a-" * 5000,
         "s1" * 5000,
         ("ab." * 3000) + "com",
+        "😀" * 10000 + "x",
+        "!\ufe0f" * 5000 + "!",
     ]
     start = time.perf_counter()
     for text in texts:
