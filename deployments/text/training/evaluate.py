@@ -202,10 +202,11 @@ def ordinary_report(
     cats = [c for c in scores.categories if review.get(c) is not None or block.get(c) is not None]
 
     def hits(thresholds: Mapping[str, float | None]) -> np.ndarray:
+        flagged = threshold_hits(scores, thresholds)
         out = np.zeros((len(examples), len(cats)), dtype=bool)
         for k, c in enumerate(cats):
-            if thresholds.get(c) is not None:
-                out[:, k] = scores.ensemble[:, scores.categories.index(c)] >= thresholds[c]
+            if c in flagged:
+                out[:, k] = flagged[c]
         return out
 
     reviewed, blocked = hits(review), hits(block)
@@ -229,6 +230,20 @@ def ordinary_report(
     }
 
 
+def threshold_hits(
+    scores: TextScores, thresholds: Mapping[str, float | None]
+) -> dict[str, np.ndarray]:
+    """Per category with a threshold: which rows reach it."""
+    return {c: scores.ensemble[:, k] >= thresholds[c] for k, c in enumerate(scores.categories)
+            if thresholds.get(c) is not None}
+
+
+def ordinary_mask(examples: Sequence[Example]) -> np.ndarray:
+    """Which of ``examples`` are ordinary posts (``ordinary``)."""
+    chosen = {id(e) for e in ordinary(examples)}
+    return np.array([id(e) in chosen for e in examples], dtype=bool)
+
+
 def ordinary_figures(
     scores: TextScores,
     examples: Sequence[Example],
@@ -236,10 +251,8 @@ def ordinary_figures(
     block: Mapping[str, float | None],
 ) -> dict[str, Any]:
     """``ordinary_report`` on the ordinary rows among ``examples`` (``scores`` is of all)."""
-    harmless = ordinary(examples)
-    chosen = {id(e) for e in harmless}
-    mask = np.array([id(e) in chosen for e in examples], dtype=bool)
-    return ordinary_report(subset(scores, mask), harmless, review, block)
+    mask = ordinary_mask(examples)
+    return ordinary_report(subset(scores, mask), ordinary(examples), review, block)
 
 
 def format_ordinary(report: Mapping[str, Any]) -> str:

@@ -46,7 +46,12 @@ from deployments.text.model import (
 )
 from deployments.text.ngram import HASHERS, HashedBatch, NgramLinear
 from deployments.text.training.data import Example, load_examples, load_handmade, text_key
-from deployments.text.training.evaluate import evaluate, label_matrix, ordinary_figures
+from deployments.text.training.evaluate import (
+    evaluate,
+    label_matrix,
+    ordinary_mask,
+    threshold_hits,
+)
 
 MIN_POSITIVES = 30  # a category with fewer training positives is not trained at all
 # Narrow categories come from a few sets each (suicide subreddits, SMS spam, assistant prompts)
@@ -60,8 +65,11 @@ NARROW = {"self_harm": ("threat",), "spam": (), "illicit": ("threat", "violence"
 ADVERTISE_MIN_AUROC = 0.85  # ...and one below this pooled validation AUROC is not advertised
 ADVERTISE_MIN_VAL_POSITIVES = 20
 # ...nor one whose review operating point sends more than this share of the harmless validation
-# posts (evaluate.ordinary) to review: a signal the review queue cannot afford.
+# posts (evaluate.ordinary) to review: a signal the review queue cannot afford...
 ADVERTISE_MAX_FALSE_FLAGS = 0.02
+# ...nor one that would take the share all advertised categories send there together past this
+# (categories are added in TEXT_CATEGORIES order, the broad ones first).
+ADVERTISE_MAX_REVIEW = 0.05
 
 
 @dataclass(frozen=True)
@@ -498,9 +506,9 @@ def train_text(
     val_scores = score_examples(weights, caches, rows.val)
     report = evaluate(val_scores, rows.val, review)
     # Harmless posts by their sets' own labels, as `modserve eval text --parts ordinary` counts
-    false_flags = ordinary_figures(val_scores, rows.val_own, review, {})["category"]
-    advertised = advertise(report, rows.categories,
-                           {c: float(f["review"]) for c, f in false_flags.items()})
+    harmless = ordinary_mask(rows.val_own)
+    flagged = {c: hits[harmless] for c, hits in threshold_hits(val_scores, review).items()}
+    advertised = advertise(report, rows.categories, flagged)
     weights.manifest.update(version=version_of(weights), advertised=advertised,
                             operating_points=points)
     weights.save(out_dir)
@@ -517,7 +525,7 @@ def train_text(
         "categories": rows.categories,
         "advertised": advertised,
         "operating_points": points,
-        "false_flags": {c: float(f["review"]) for c, f in false_flags.items()},
+        "false_flags": {c: round(float(hits.mean()), 4) for c, hits in flagged.items()},
         "seconds": round(time.time() - started, 1),
         "validation": report,
     }
@@ -551,19 +559,31 @@ def score_examples(
 def advertise(
     report: dict[str, dict[str, dict[str, float | int]]],
     categories: list[str],
-    false_flags: Mapping[str, float],
+    flagged: Mapping[str, np.ndarray],
 ) -> list[str]:
-    """The categories the service scores: enough validation positives, the AUROC bar, and at
-    most ``ADVERTISE_MAX_FALSE_FLAGS`` of harmless posts at the review operating point."""
+    """The categories the service scores, in ``categories`` order: enough validation positives,
+    the AUROC bar, at most ``ADVERTISE_MAX_FALSE_FLAGS`` of harmless posts at the review
+    operating point, and with those already chosen at most ``ADVERTISE_MAX_REVIEW`` in all.
+
+    ``flagged[c]`` marks the harmless validation posts that reach category ``c``'s review
+    threshold (a category without one flags none)."""
     pooled = report[POOLED]
-    return [
-        c
-        for c in categories
-        if c in pooled
-        and int(pooled[c]["positives"]) >= ADVERTISE_MIN_VAL_POSITIVES
-        and float(pooled[c]["auroc"]) >= ADVERTISE_MIN_AUROC
-        and false_flags.get(c, 0.0) <= ADVERTISE_MAX_FALSE_FLAGS
-    ]
+    queued = np.zeros(len(next(iter(flagged.values()), [])), dtype=bool)
+    chosen = []
+    for c in categories:
+        if (c not in pooled or int(pooled[c]["positives"]) < ADVERTISE_MIN_VAL_POSITIVES
+                or float(pooled[c]["auroc"]) < ADVERTISE_MIN_AUROC):
+            continue
+        hits = flagged.get(c, np.zeros_like(queued))
+        if _share(hits) > ADVERTISE_MAX_FALSE_FLAGS or _share(queued | hits) > ADVERTISE_MAX_REVIEW:
+            continue
+        chosen.append(c)
+        queued |= hits
+    return chosen
+
+
+def _share(mask: np.ndarray) -> float:
+    return float(mask.mean()) if len(mask) else 0.0
 
 
 def version_of(weights: TextWeights) -> str:

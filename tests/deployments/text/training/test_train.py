@@ -1,5 +1,5 @@
 """Training-side helpers that need no data or encoder: the identity-swap augmentation, the
-cross-set negatives, the base-rate shift and the operating points."""
+cross-set negatives, the base-rate shift, the operating points and the advertised set."""
 
 from __future__ import annotations
 
@@ -10,9 +10,11 @@ import numpy as np
 import pytest
 import torch
 
+from deployments.text.model import POOLED
 from deployments.text.training.data import Example, text_key
 from deployments.text.training.train import (
     TrainConfig,
+    advertise,
     cross_set_negatives,
     identity_swaps,
     operating_points,
@@ -121,3 +123,18 @@ def test_operating_points_hold_the_false_flag_budget() -> None:
     assert (harmless >= points["review"]).mean() <= 0.01
     assert (harmless >= points["block"]).mean() <= 0.001
     assert points["review"] < points["block"] < 0.5
+
+
+def test_advertised_categories_keep_the_review_queue_within_budget() -> None:
+    good = {"auroc": 0.95, "positives": 500}
+    pooled = {c: good for c in "abcde"}
+    pooled |= {"weak": {"auroc": 0.7, "positives": 500}, "rare": {"auroc": 0.99, "positives": 3}}
+    flagged = {c: np.zeros(1000, dtype=bool) for c in "abcde"}
+    flagged["a"][:18] = True  # 1.8 % of harmless posts
+    flagged["b"][:10] = True  # 1.0 %, posts a flags already: the queue stays 1.8 %
+    flagged["c"][100:125] = True  # 2.5 %: over the per-category budget
+    flagged["d"][200:219] = True  # 1.9 %: the queue 3.7 %
+    flagged["e"][300:316] = True  # 1.6 %: it would take the queue to 5.3 %
+    cats = ["a", "b", "c", "d", "e", "weak", "rare", "missing"]
+    assert advertise({POOLED: pooled}, cats, flagged) == ["a", "b", "d"]
+    assert advertise({POOLED: pooled}, ["e", "d", "a"], flagged) == ["e", "d"]  # order decides
