@@ -50,6 +50,7 @@ from deployments.text.training.evaluate import (
     evaluate,
     label_matrix,
     ordinary_mask,
+    policy_thresholds,
     threshold_hits,
 )
 
@@ -64,12 +65,15 @@ NARROW = {"self_harm": ("threat",), "spam": (), "illicit": ("threat", "violence"
           "sexual_minors": ("sexual",)}
 ADVERTISE_MIN_AUROC = 0.85  # ...and one below this pooled validation AUROC is not advertised
 ADVERTISE_MIN_VAL_POSITIVES = 20
-# ...nor one whose review operating point sends more than this share of the harmless validation
-# posts (evaluate.ordinary) to review: a signal the review queue cannot afford...
+# ...nor one whose review threshold (below) sends more than this share of the harmless
+# validation posts (evaluate.ordinary) to review: a signal the review queue cannot afford...
 ADVERTISE_MAX_FALSE_FLAGS = 0.02
 # ...nor one that would take the share all advertised categories send there together past this
-# (categories are added in TEXT_CATEGORIES order, the broad ones first).
+# (categories are added in TEXT_CATEGORIES order, the broad ones first), at the default
+# policy's review thresholds where it sets one (it may depart from the operating point:
+# profanity) and at the operating point elsewhere.
 ADVERTISE_MAX_REVIEW = 0.05
+DEFAULT_POLICY = Path(__file__).resolve().parents[2] / "policy" / "policies" / "default.yaml"
 
 
 @dataclass(frozen=True)
@@ -507,7 +511,9 @@ def train_text(
     report = evaluate(val_scores, rows.val, review)
     # Harmless posts by their sets' own labels, as `modserve eval text --parts ordinary` counts
     harmless = ordinary_mask(rows.val_own)
-    flagged = {c: hits[harmless] for c, hits in threshold_hits(val_scores, review).items()}
+    policy_review, _ = policy_thresholds(DEFAULT_POLICY)
+    at_review = {c: policy_review.get(c, point) for c, point in review.items()}
+    flagged = {c: hits[harmless] for c, hits in threshold_hits(val_scores, at_review).items()}
     advertised = advertise(report, rows.categories, flagged)
     weights.manifest.update(version=version_of(weights), advertised=advertised,
                             operating_points=points)
@@ -563,7 +569,7 @@ def advertise(
 ) -> list[str]:
     """The categories the service scores, in ``categories`` order: enough validation positives,
     the AUROC bar, at most ``ADVERTISE_MAX_FALSE_FLAGS`` of harmless posts at the review
-    operating point, and with those already chosen at most ``ADVERTISE_MAX_REVIEW`` in all.
+    threshold, and with those already chosen at most ``ADVERTISE_MAX_REVIEW`` in all.
 
     ``flagged[c]`` marks the harmless validation posts that reach category ``c``'s review
     threshold (a category without one flags none)."""
