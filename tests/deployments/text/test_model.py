@@ -21,7 +21,14 @@ from deployments.text.model import (
     windows,
 )
 from deployments.text.training.data import Example
-from deployments.text.training.train import EmbeddingCache, TrainConfig, score_examples, train_text
+from deployments.text.training.evaluate import policy_thresholds
+from deployments.text.training.train import (
+    DEFAULT_POLICY,
+    EmbeddingCache,
+    TrainConfig,
+    score_examples,
+    train_text,
+)
 
 DATA = Path(__file__).resolve().parents[3].parent / "shared" / "data"
 needs_data = pytest.mark.skipif(not DATA.is_dir(), reason=f"no labelled data at {DATA}")
@@ -155,6 +162,16 @@ def test_a_threat_after_4500_harmless_characters_flags_the_post(shipped: TextMod
     assert buried.scores["threat"] >= 0.4  # the default policy's review threshold
 
 
+def test_emoji_are_read_as_what_they_show(shipped: TextModel) -> None:
+    # Once every emoji was one unknown piece: fifty smileys scored illicit 0.98, sexual 0.96
+    review, _ = policy_thresholds(DEFAULT_POLICY)
+    for answer in shipped.predict(["😀" * 50, "🔥" * 20, "👍" * 20, "🙏" * 20, "🔥🔥🔥"]):
+        flagged = [c for c, t in review.items() if t is not None and answer.scores.get(c, 0) >= t]
+        assert not flagged, (answer.scores, flagged)
+    knife, heart = shipped.predict(["I will 🔪 you", "I will ❤️ you"])
+    assert knife.scores["threat"] >= review["threat"] > heart.scores["threat"]
+
+
 def test_each_text_answer_names_its_language(shipped: TextModel) -> None:
     de, en, short = shipped.predict(
         ["Ich finde das Wetter heute wirklich schön und warm.",
@@ -169,7 +186,7 @@ def test_training_scores_posts_as_the_model_serves_them(shipped: TextModel) -> N
     long = "What a nice day. " * 40 + "I will kill you."
     texts = ["you are an idiot", "lovely weather today", long]
     caches = {
-        name: EmbeddingCache(shipped.encoders[name], None, shipped.weights.manifest["max_length"])
+        name: EmbeddingCache(shipped.encoders[name], None)
         for name in shipped.weights.heads
     }
     examples = [Example(t, "test", "en", "validation", {}) for t in texts]
