@@ -22,8 +22,8 @@ from pydantic import (
     model_validator,
 )
 
-# The built-in policies ship inside the package, so a wheel install finds them.
-BUILTIN_POLICY_DIR = Path(__file__).resolve().parents[1] / "deployments" / "policy" / "policies"
+from deployments.policy.loading import BUILTIN_POLICY_DIR
+
 ENV_PREFIX = "MODSERVE_"
 _SHA256 = re.compile("[0-9a-f]{64}")
 

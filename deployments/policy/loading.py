@@ -30,6 +30,8 @@ from deployments.policy.schema import (
     ThresholdsModel,
 )
 
+# The built-in policies ship inside the package, so a wheel install finds them.
+BUILTIN_POLICY_DIR = Path(__file__).resolve().parent / "policies"
 POLICY_SUFFIXES = (".yaml", ".yml")
 USER_CONFIG = "user_config"
 

@@ -26,7 +26,7 @@ from typing import Any
 
 import httpx
 
-from serve_app.settings import BUILTIN_POLICY_DIR
+from deployments.policy.loading import BUILTIN_POLICY_DIR
 
 REPO = Path.cwd()  # run from the checkout
 

@@ -20,8 +20,8 @@ from pathlib import Path
 
 import pytest
 
+from deployments.policy.loading import BUILTIN_POLICY_DIR
 from serve_app.ops.guard import sha256_hex
-from serve_app.settings import BUILTIN_POLICY_DIR
 
 REPO = Path(__file__).resolve().parents[2]
 ADMIN_TOKEN = "integration-admin-token"

@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 
+from deployments.policy.loading import BUILTIN_POLICY_DIR
 from serve_app.cli import main
-from serve_app.settings import BUILTIN_POLICY_DIR
 
 
 def test_policy_check_passes_the_shipped_policies(capsys: pytest.CaptureFixture[str]) -> None:

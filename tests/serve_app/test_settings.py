@@ -4,7 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from serve_app.settings import BUILTIN_POLICY_DIR, Settings, SettingsError, load_settings
+from deployments.policy.loading import BUILTIN_POLICY_DIR
+from serve_app.settings import Settings, SettingsError, load_settings
 
 
 def test_defaults_run_on_a_laptop() -> None:

@@ -31,6 +31,7 @@ import torch
 from tqdm import tqdm
 
 from deployments.normalize import normalize
+from deployments.policy.loading import BUILTIN_POLICY_DIR
 from deployments.signals import TEXT_CATEGORIES
 from deployments.text.encoder import Encoder, load_encoder
 from deployments.text.model import (
@@ -73,7 +74,7 @@ ADVERTISE_MAX_FALSE_FLAGS = 0.02
 # policy's review thresholds where it sets one (it may depart from the operating point:
 # profanity) and at the operating point elsewhere.
 ADVERTISE_MAX_REVIEW = 0.05
-DEFAULT_POLICY = Path(__file__).resolve().parents[2] / "policy" / "policies" / "default.yaml"
+DEFAULT_POLICY = BUILTIN_POLICY_DIR / "default.yaml"
 
 
 @dataclass(frozen=True)

@@ -6,8 +6,8 @@ import pytest
 
 from deployments.policy import PolicyError, UnknownPolicyError, policies_user_config
 from deployments.policy.deployment import Policy as Deployed
+from deployments.policy.loading import BUILTIN_POLICY_DIR
 from deployments.signals import Signal
-from serve_app.settings import BUILTIN_POLICY_DIR
 
 POLICY_DIR = BUILTIN_POLICY_DIR
 

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from deployments.policy import Policy, PolicyError, check_policy_file, load_policy
+from deployments.policy.loading import BUILTIN_POLICY_DIR
 from deployments.signals import ALL_CATEGORIES
-from serve_app.settings import BUILTIN_POLICY_DIR
 
 POLICY_DIR = BUILTIN_POLICY_DIR
 

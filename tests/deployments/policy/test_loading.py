@@ -15,8 +15,8 @@ from deployments.policy import (
     policies_from_user_config,
     policies_user_config,
 )
+from deployments.policy.loading import BUILTIN_POLICY_DIR
 from deployments.signals import ALL_CATEGORIES
-from serve_app.settings import BUILTIN_POLICY_DIR
 
 POLICY_DIR = BUILTIN_POLICY_DIR
 
