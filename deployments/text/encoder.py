@@ -144,7 +144,7 @@ def spell_emoji(text: str) -> str:
     return emoji.replace_emoji(text, replace=_emoji_name)
 
 
-_SKIN_TONE = re.compile(r"_?(?:,_)?(?:(?:medium-)?(?:light|dark)|medium)_skin_tone")
+_SKIN_TONE = re.compile(r"_?(?:(?:medium-)?(?:light|dark)|medium)_skin_tone")
 
 
 def _emoji_name(chars: str, data: dict[str, Any]) -> str:

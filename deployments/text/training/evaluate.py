@@ -252,7 +252,8 @@ def ordinary_figures(
 ) -> dict[str, Any]:
     """``ordinary_report`` on the ordinary rows among ``examples`` (``scores`` is of all)."""
     mask = ordinary_mask(examples)
-    return ordinary_report(subset(scores, mask), ordinary(examples), review, block)
+    harmless = [e for e, keep in zip(examples, mask, strict=True) if keep]
+    return ordinary_report(subset(scores, mask), harmless, review, block)
 
 
 def format_ordinary(report: Mapping[str, Any]) -> str:
