@@ -172,6 +172,12 @@ def test_emoji_are_read_as_what_they_show(shipped: TextModel) -> None:
     assert knife.scores["threat"] >= review["threat"] > heart.scores["threat"]
 
 
+def test_a_pride_flag_reads_as_one(shipped: TextModel) -> None:
+    # With its zero-width joiner removed, "🏳️‍🌈" read "white flag rainbow": toxicity 0.39
+    pride, trans = shipped.predict(["🏳️\u200d🌈 pride month!", "congrats on graduating 🏳️\u200d⚧️"])
+    assert max(pride.scores["toxicity"], trans.scores["toxicity"]) < 0.2, (pride, trans)
+
+
 def test_each_text_answer_names_its_language(shipped: TextModel) -> None:
     de, en, short = shipped.predict(
         ["Ich finde das Wetter heute wirklich schön und warm.",
