@@ -47,10 +47,10 @@ The steps, in order (each a precompiled regex or ``str.translate``; ASCII text s
    one ("ssstupid" → "stupid": no English word starts with a tripled letter; "kkk" alone is a
    word and stays "kk"). "III", "XXX", "CCC", "MMM" are numerals and stay.
 8. Symbols held down: a run of 4+ of the same emoji or punctuation mark (with its variation
-   selector or skin tone) is cut to 3 ("🔥" × 20 → "🔥🔥🔥", "!!!!!!" → "!!!"). The models
-   saw few long runs, and one reads far from anything they were fit on (twenty fire emoji once
-   scored sexual 0.76, three 0.10). Runs of 3 are kept, so the "(((echo)))" of antisemitic
-   posts still reads as written.
+   selector or skin tone; an emoji joined from several, too) is cut to 3 ("🔥" × 20 →
+   "🔥🔥🔥", "!!!!!!" → "!!!"). The models saw few long runs, and one reads far from anything
+   they were fit on (twenty fire emoji once scored sexual 0.76, three 0.10). Runs of 3 are
+   kept, so the "(((echo)))" of antisemitic posts still reads as written.
 
 Case is kept (the encoder is uncased). URLs, e-mail addresses, bare domains and @mentions are
 protected from steps 4-8. Pure Python and ``re``; see the tests for the exact behaviour.
@@ -262,7 +262,10 @@ def _unrepeat(text: str) -> str:
     return _REPEAT.sub(_cut_repeat, text)
 
 
-_SYMBOL_RUN = re.compile(r"([^\w\s][\ufe0e\ufe0f\U0001f3fb-\U0001f3ff]?)\1{3,}")
+# One symbol (with its variation selector or skin tone), or an emoji of up to four joined by
+# zero-width joiners (the shortest that repeats); a run of it may be joined too ("🔥‍🔥‍🔥‍🔥").
+_SYMBOL = "[^\\w\\s\u200d][\ufe0e\ufe0f\U0001f3fb-\U0001f3ff]?"
+_SYMBOL_RUN = re.compile(f"((?:{_SYMBOL}\u200d){{0,3}}?{_SYMBOL})(?:\u200d?\\1){{3,}}")
 
 # Each step: (a cheap scan that must find something, the rewrite).
 _WORD_STEPS: tuple[tuple[re.Pattern[str] | None, Callable[[str], str]], ...] = (

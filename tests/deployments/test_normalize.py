@@ -133,6 +133,8 @@ BENIGN = [
     ("🔥" * 20, "🔥🔥🔥"),
     ("love it ❤️❤️❤️❤️❤️❤️", "love it ❤️❤️❤️"),
     ("👍🏽" * 5, "👍🏽" * 3),
+    ("🔥\u200d" * 20 + "x", "🔥🔥🔥x"),  # a joined run is a run too
+    ("🏳️\u200d🌈" * 10, "🏳️\u200d🌈" * 3),  # and so is a run of one joined emoji
     ("great game!!!!!!!!!!", "great game!!!"),
     ("(((them))) and ((((x))))", "(((them))) and (((x)))"),
     ("😂🤣😂🤣😂🤣", "😂🤣😂🤣😂🤣"),
@@ -178,6 +180,7 @@ def test_adversarial_input_stays_linear() -> None:
         "😀" * 10000 + "x",
         "!\ufe0f" * 5000 + "!",
         "🏳️\u200d" * 5000 + "x",
+        "".join(chr(0x1F600 + i % 64) + "\u200d" for i in range(5000)),
     ]
     start = time.perf_counter()
     for text in texts:
