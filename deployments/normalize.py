@@ -106,7 +106,7 @@ def _char_class(ranges: tuple[tuple[int, int], ...]) -> str:
 # A zero-width joiner between two pictographs is part of one emoji ("🏳️‍🌈" is the rainbow
 # flag, "🐈‍⬛" a black cat; without it they read "white flag rainbow", "cat black"): it is kept
 # there, after a pictograph, its variation selector or skin tone, and before a pictograph.
-_ZWJ = 0x200D
+_ZWJ = "\u200d"
 _PICTOGRAPH = "\u2194-\u21aa\u2300-\u23ff\u2600-\u27bf\u2b00-\u2bff\U0001f000-\U0001faff"
 
 
@@ -121,8 +121,8 @@ def _without(ranges: tuple[tuple[int, int], ...], point: int) -> tuple[tuple[int
 
 
 _STRIP = re.compile(
-    f"[{_char_class(_MARK_RANGES)}{_char_class(_without(_CF_RANGES, _ZWJ))}]+"
-    f"|(?<![{_PICTOGRAPH}\ufe0f])\u200d|\u200d(?![{_PICTOGRAPH}])"
+    f"[{_char_class(_MARK_RANGES)}{_char_class(_without(_CF_RANGES, ord(_ZWJ)))}]+"
+    f"|(?<![{_PICTOGRAPH}\ufe0f]){_ZWJ}|{_ZWJ}(?![{_PICTOGRAPH}])"
 )
 
 
@@ -264,8 +264,8 @@ def _unrepeat(text: str) -> str:
 
 # One symbol (with its variation selector or skin tone), or an emoji of up to four joined by
 # zero-width joiners (the shortest that repeats); a run of it may be joined too ("🔥‍🔥‍🔥‍🔥").
-_SYMBOL = "[^\\w\\s\u200d][\ufe0e\ufe0f\U0001f3fb-\U0001f3ff]?"
-_SYMBOL_RUN = re.compile(f"((?:{_SYMBOL}\u200d){{0,3}}?{_SYMBOL})(?:\u200d?\\1){{3,}}")
+_SYMBOL = f"[^\\w\\s{_ZWJ}][\ufe0e\ufe0f\U0001f3fb-\U0001f3ff]?"
+_SYMBOL_RUN = re.compile(f"((?:{_SYMBOL}{_ZWJ}){{0,3}}?{_SYMBOL})(?:{_ZWJ}?\\1){{3,}}")
 
 # Each step: (a cheap scan that must find something, the rewrite).
 _WORD_STEPS: tuple[tuple[re.Pattern[str] | None, Callable[[str], str]], ...] = (
