@@ -109,7 +109,8 @@ def test_a_full_piece_cache_keeps_the_pieces_used_most() -> None:
     got = cache.slot[[5, 12]]
     assert np.array_equal(cache.emb[got], fresh.emb[want])
     for mine, theirs in zip(cache.conv1, fresh.conv1, strict=True):
-        assert np.array_equal(mine[got], theirs[want])
+        # computed in batches of other sizes: a CPU's BLAS may round the last bit differently
+        np.testing.assert_allclose(mine[got], theirs[want], rtol=1e-5, atol=1e-5)
 
 
 def test_calls_from_several_threads_keep_their_cache_rows(monkeypatch: pytest.MonkeyPatch) -> None:
