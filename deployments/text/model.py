@@ -82,7 +82,9 @@ class TextWeights:
 
     heads: dict[str, EmbeddingHead]  # encoder name -> its head, in manifest order
     ngrams: dict[str, NgramLinear]  # n-gram component name -> its model, in manifest order
-    combiner: torch.Tensor  # (categories, components + 1): a weight per component logit, bias
+    # (categories, components x categories + 1): per category, a weight for each component's
+    # logit of each category (component-major, as ``combine`` concatenates them), then a bias
+    combiner: torch.Tensor
     manifest: dict[str, Any]
 
     @property
@@ -130,7 +132,10 @@ class TextWeights:
             ngram.bag.weight.data = tensors[f"{_prefix(name)}.weight"].float()
             ngram.bias.data = tensors[f"{_prefix(name)}.bias"].float()
             ngrams[name] = ngram.eval()
-        return cls(heads, ngrams, tensors["combiner"].float(), manifest)
+        combiner = tensors["combiner"].float()
+        if combiner.shape[1] == len(heads) + len(ngrams) + 1:  # written before 2026-12-02
+            combiner = own_category_combiner(combiner)
+        return cls(heads, ngrams, combiner, manifest)
 
 
 def _prefix(ngram: str) -> str:
@@ -164,11 +169,21 @@ def component_key(category: str, component: str) -> str:
 
 
 def combine(combiner: torch.Tensor, logits: Sequence[torch.Tensor]) -> torch.Tensor:
-    """Calibrated ensemble probabilities from the components' logits, per category."""
-    total = combiner[:, -1].expand_as(logits[0])
-    for k, logit in enumerate(logits):
-        total = total + logit * combiner[:, k]
-    return torch.sigmoid(total)
+    """Calibrated ensemble probabilities, per category, from every component's logits of
+    every category (most categories weigh only their own; see ``STACKED`` in train.py)."""
+    features = torch.cat(list(logits), dim=1)  # (texts, components x categories)
+    return torch.sigmoid(features @ combiner[:, :-1].T + combiner[:, -1])
+
+
+def own_category_combiner(per_component: torch.Tensor) -> torch.Tensor:
+    """A combiner that weighs each category's own logits only, from one weight per component
+    and a bias per category (the form artifacts had before the stacked combiner)."""
+    categories, width = per_component.shape
+    full = torch.zeros(categories, (width - 1) * categories + 1)
+    for k in range(width - 1):
+        full[:, k * categories : (k + 1) * categories] = torch.diag(per_component[:, k])
+    full[:, -1] = per_component[:, -1]
+    return full
 
 
 @dataclass(frozen=True)

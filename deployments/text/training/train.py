@@ -108,6 +108,9 @@ class TrainConfig:
     ngram_lr: float = 2e-2
     weight_decay: float = 1e-5
     calibration_share: int = 10  # one in N training rows (by text hash) fits the combiner
+    # L2 penalty of a STACKED category's combiner (18 inputs with three components; 1e-3 for
+    # the others' three). 0.02 and 0.03 measured the same; 0.01 cost severe_toxicity 0.02.
+    stacked_l2: float = 0.02
     cross_set_negatives: bool = True  # see NARROW
     # Probabilities are shifted from the calibration fold's share of positives (abuse-heavy
     # sets) to this share, closer to real traffic; ranking (AUROC) is unchanged.
@@ -329,14 +332,33 @@ def fit(
     return model.eval()
 
 
-def fit_combiner(logits: Sequence[torch.Tensor], y: np.ndarray) -> torch.Tensor:
-    """Per category, a logistic regression over the components' logits (Platt scaling)."""
-    params = []
-    for j in range(y.shape[1]):
+# Categories of abusive language whose combiner reads every component's logits of all of them,
+# not only of its own: the heads' insult logit also tells toxicity, and so on. Measured on the
+# served artifact's components, combiner alone refit (validation AUROC, English without Toxic
+# Spans, own-category combiner -> stacked): toxicity 0.913 -> 0.914, severe_toxicity 0.941 ->
+# 0.945, insult 0.8486 -> 0.8505, profanity 0.843 -> 0.862, identity_attack 0.870 -> 0.870,
+# threat 0.959 -> 0.960. Stacking every category on all 33 logits cost severe_toxicity 0.02 and
+# sexual 0.002; an MLP combiner lost insult 0.01.
+STACKED = ("toxicity", "severe_toxicity", "insult", "profanity", "identity_attack", "threat")
+
+
+def fit_combiner(
+    logits: Sequence[torch.Tensor], y: np.ndarray, categories: Sequence[str], stacked_l2: float
+) -> torch.Tensor:
+    """Per category, a logistic regression (Platt scaling) over the components' logits of the
+    category, or of every ``STACKED`` category for one of them; the ``combine`` layout."""
+    features = torch.cat(list(logits), dim=1)
+    n = len(categories)
+    group = [i for i, c in enumerate(categories) if c in STACKED]
+    combiner = torch.zeros(n, len(logits) * n + 1)
+    for j in range(n):
+        reads = group if j in group else [j]
+        cols = [k * n + i for k in range(len(logits)) for i in reads]
         known = torch.from_numpy(~np.isnan(y[:, j]))
-        x = torch.stack([logit[known, j] for logit in logits], dim=1)
-        params.append(platt(x, torch.from_numpy(y[:, j])[known]))
-    return torch.stack(params)
+        w = platt(features[known][:, cols], torch.from_numpy(y[:, j])[known],
+                  stacked_l2 if j in group else 1e-3)
+        combiner[j, cols], combiner[j, -1] = w[:-1], w[-1]
+    return combiner
 
 
 def platt(x: torch.Tensor, target: torch.Tensor, l2: float = 1e-3) -> torch.Tensor:
@@ -497,12 +519,10 @@ def train_text(
         cal_logits.append(train_component(ngrams[name], functools.partial(take, hashed), rows,
                                           cfg, cfg.ngram_lr, cfg.ngram_batch_size, name))
     y_cal = rows.y[rows.cal_rows]
-    combiner = shift_to_base_rate(fit_combiner(cal_logits, y_cal), y_cal, cfg.base_rate)
+    combiner = fit_combiner(cal_logits, y_cal, rows.categories, cfg.stacked_l2)
+    combiner = shift_to_base_rate(combiner, y_cal, cfg.base_rate)
     weights = TextWeights(heads, ngrams, combiner, _manifest(cfg, rows.categories))
-    weights.manifest["combiner"] = {
-        c: dict(zip([*weights.components, "bias"], combiner[i].tolist(), strict=True))
-        for i, c in enumerate(rows.categories)
-    }
+    weights.manifest["combiner"] = combiner_weights(combiner, weights.components, rows.categories)
     # Scored as served (a long post also piece by piece), so the thresholds hold in traffic.
     cal_scores = score_examples(weights, caches, [rows.train[i] for i in rows.cal_rows])
     points = operating_points(cal_scores.ensemble, y_cal, rows.categories, cfg)
@@ -537,6 +557,21 @@ def train_text(
     }
     (out_dir / METRICS_FILE).write_text(json.dumps(metrics, indent=2) + "\n")
     return metrics
+
+
+def combiner_weights(
+    combiner: torch.Tensor, components: Sequence[str], categories: Sequence[str]
+) -> dict[str, dict[str, float]]:
+    """The combiner for people: per category its bias and every weight that is not zero, named
+    by component, and "component/category" for a logit of another category."""
+    out = {}
+    for j, category in enumerate(categories):
+        names = [name if other == category else f"{name}/{other}"
+                 for name in components for other in categories]
+        row = combiner[j].tolist()
+        named = {key: round(w, 4) for key, w in zip(names, row[:-1], strict=True) if w != 0}
+        out[category] = {**named, "bias": round(row[-1], 4)}
+    return out
 
 
 def _manifest(cfg: TrainConfig, categories: list[str]) -> dict[str, Any]:

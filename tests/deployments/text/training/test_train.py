@@ -10,12 +10,14 @@ import numpy as np
 import pytest
 import torch
 
-from deployments.text.model import POOLED
+from deployments.text.model import POOLED, combine, own_category_combiner
 from deployments.text.training.data import Example, text_key
 from deployments.text.training.train import (
     TrainConfig,
     advertise,
+    combiner_weights,
     cross_set_negatives,
+    fit_combiner,
     identity_swaps,
     operating_points,
     shift_to_base_rate,
@@ -113,6 +115,27 @@ def test_the_base_rate_shift_moves_the_bias_only() -> None:
     assert shifted[1, -1].item() == pytest.approx(-1.0 + logit - np.log(1 / 2))  # prior 1/3
 
 
+def test_the_combiner_stacks_the_abuse_categories_only() -> None:
+    # Two components, three categories: insult's label is what the toxicity logits say, so a
+    # stacked insult combiner learns from them; self_harm may read only its own logits.
+    rng = np.random.default_rng(0)
+    logits = [torch.from_numpy(rng.normal(size=(2_000, 3)).astype(np.float32)) for _ in range(2)]
+    signal = (logits[0][:, 0] + logits[1][:, 0]).numpy()
+    y = np.stack([signal > 0, signal > 0.5, logits[0][:, 2].numpy() > 0], 1).astype(np.float32)
+    y[::3, 1] = np.nan  # unlabelled rows do not count
+    categories = ["toxicity", "insult", "self_harm"]
+    combiner = fit_combiner(logits, y, categories, stacked_l2=0.02)
+    assert combiner.shape == (3, 2 * 3 + 1)
+    assert combiner[1, [0, 3]].min() > 0.5  # insult reads both components' toxicity logit
+    assert torch.all(combiner[2, [0, 1, 3, 4]] == 0)  # self_harm: only columns 2 and 5
+    assert combiner[2, 2] > 0.5
+    probs = combine(combiner, logits)
+    assert ((probs[:, 1] > 0.5).numpy() == (signal > 0.5))[~np.isnan(y[:, 1])].mean() > 0.9
+    named = combiner_weights(combiner, ["use_head", "char_ngram"], categories)
+    assert set(named["self_harm"]) == {"use_head", "char_ngram", "bias"}
+    assert {"use_head/toxicity", "char_ngram/toxicity"} <= set(named["insult"])
+
+
 def test_operating_points_hold_the_false_flag_budget() -> None:
     rng = np.random.default_rng(0)
     harmless = rng.uniform(0, 0.5, size=(10_000, 1))
@@ -138,3 +161,12 @@ def test_advertised_categories_keep_the_review_queue_within_budget() -> None:
     cats = ["a", "b", "c", "d", "e", "weak", "rare", "missing"]
     assert advertise({POOLED: pooled}, cats, flagged) == ["a", "b", "d"]
     assert advertise({POOLED: pooled}, ["e", "d", "a"], flagged) == ["e", "d"]  # order decides
+
+
+def test_a_per_component_combiner_reads_as_the_same_own_category_one() -> None:
+    # Artifacts before the stacked combiner kept one weight per component and a bias.
+    rng = np.random.default_rng(1)
+    old = torch.from_numpy(rng.normal(size=(4, 3 + 1)).astype(np.float32))
+    logits = [torch.from_numpy(rng.normal(size=(50, 4)).astype(np.float32)) for _ in range(3)]
+    expected = torch.sigmoid(old[:, -1] + sum(logit * old[:, k] for k, logit in enumerate(logits)))
+    assert torch.allclose(combine(own_category_combiner(old), logits), expected, atol=1e-6)
