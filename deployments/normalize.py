@@ -15,7 +15,8 @@ The steps, in order (each a precompiled regex or ``str.translate``; ASCII text s
 1. Generic combining diacritics (what zalgo stacks, and single marks typed after a letter:
    "fu\u0301ck") and all format characters (Cf: zero-width spaces/joiners, bidi controls, soft
    hyphens, BOM) are removed, except a zero-width joiner between two pictographs, which is part
-   of one emoji (the rainbow flag is a white flag, a joiner and a rainbow). Then Unicode NFKC
+   of one emoji (the rainbow flag is a white flag, a joiner and a rainbow), and the tag
+   characters that make a black flag a subdivision flag (Scotland, Wales). Then Unicode NFKC
    (fullwidth, mathematical and circled letters, ligatures become plain letters). Precomposed
    accented letters ("café", "Straße") are kept; only text typed in decomposed form loses its
    accents. Script-specific marks (Devanagari vowel signs, Arabic harakat) are kept.
@@ -120,16 +121,20 @@ def _without(ranges: tuple[tuple[int, int], ...], point: int) -> tuple[tuple[int
     )
 
 
+# Tag characters spell a subdivision flag after a black flag ("🏴" + "gbsct" + cancel tag is
+# Scotland's flag; without them it reads "black flag"); anywhere else they are invisible text.
+_FLAG_TAGS = "(?<=\U0001f3f4)[\U000e0030-\U000e0039\U000e0061-\U000e007a]{2,6}\U000e007f"
 _STRIP = re.compile(
-    f"[{_char_class(_MARK_RANGES)}{_char_class(_without(_CF_RANGES, ord(_ZWJ)))}]+"
+    f"({_FLAG_TAGS})"
+    f"|[{_char_class(_MARK_RANGES)}{_char_class(_without(_CF_RANGES, ord(_ZWJ)))}]+"
     f"|(?<![{_PICTOGRAPH}\ufe0f]){_ZWJ}|{_ZWJ}(?![{_PICTOGRAPH}])"
 )
 
 
 def _unicode_clean(text: str) -> str:
     # Before NFKC, so a typed-in mark ("fu\u0301ck") never composes into an accented letter;
-    # after, for marks NFKC itself leaves behind.
-    return _STRIP.sub("", unicodedata.normalize("NFKC", _STRIP.sub("", text)))
+    # after, for marks NFKC itself leaves behind. A flag's tags are kept (group 1).
+    return _STRIP.sub(r"\1", unicodedata.normalize("NFKC", _STRIP.sub(r"\1", text)))
 
 
 # --- steps 2-3: look-alike letters -----------------------------------------------------------

@@ -77,6 +77,11 @@ OBFUSCATED = [
     ("🏳️\u200d🌈 pride", "🏳️\u200d🌈 pride"),
     ("👨🏿\u200d👩\u200d👧", "👨🏿\u200d👩\u200d👧"),
     ("🐈\u200d⬛", "🐈\u200d⬛"),
+    # a subdivision flag keeps its tags (Scotland's is not a black flag); stray tags go
+    ("🏴\U000e0067\U000e0062\U000e0073\U000e0063\U000e0074\U000e007f go",
+     "🏴\U000e0067\U000e0062\U000e0073\U000e0063\U000e0074\U000e007f go"),
+    ("hi\U000e0068\U000e0069 there", "hi there"),
+    ("🏴\U000e0067 x", "🏴 x"),
     ("h̸̛e̵l̴l̶o̷ world", "hello world"),
     ("z̴̢̛̖a̷̜̔l̸̠͝g̵̣̈o̸̳͆", "zalgo"),
     ("fu\u0301ck i\u0308diot", "fuck idiot"),  # single typed-in marks do not compose

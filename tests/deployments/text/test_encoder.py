@@ -68,6 +68,9 @@ def test_emoji_are_spelled_as_their_names_without_skin_tone() -> None:
     assert spell_emoji("日本語 🔪") == "日本語  kitchen knife "
     # a sequence joined by zero-width joiners is one emoji, and normalize keeps it whole
     assert spell_emoji(normalize("🏳️\u200d⚧️ flags")).split() == ["transgender", "flag", "flags"]
+    # and a subdivision flag (black flag, tag letters, cancel tag) is its place, not a black flag
+    wales = "🏴\U000e0067\U000e0062\U000e0077\U000e006c\U000e0073\U000e007f"
+    assert spell_emoji(normalize(f"go {wales}")).split() == ["go", "Wales"]
 
 
 def test_the_quick_check_for_emoji_misses_none() -> None:
