@@ -132,10 +132,7 @@ class TextWeights:
             ngram.bag.weight.data = tensors[f"{_prefix(name)}.weight"].float()
             ngram.bias.data = tensors[f"{_prefix(name)}.bias"].float()
             ngrams[name] = ngram.eval()
-        combiner = tensors["combiner"].float()
-        if combiner.shape[1] == len(heads) + len(ngrams) + 1:  # written before 2026-12-02
-            combiner = own_category_combiner(combiner)
-        return cls(heads, ngrams, combiner, manifest)
+        return cls(heads, ngrams, tensors["combiner"].float(), manifest)
 
 
 def _prefix(ngram: str) -> str:
@@ -173,17 +170,6 @@ def combine(combiner: torch.Tensor, logits: Sequence[torch.Tensor]) -> torch.Ten
     every category (most categories weigh only their own; see ``STACKED`` in train.py)."""
     features = torch.cat(list(logits), dim=1)  # (texts, components x categories)
     return torch.sigmoid(features @ combiner[:, :-1].T + combiner[:, -1])
-
-
-def own_category_combiner(per_component: torch.Tensor) -> torch.Tensor:
-    """A combiner that weighs each category's own logits only, from one weight per component
-    and a bias per category (the form artifacts had before the stacked combiner)."""
-    categories, width = per_component.shape
-    full = torch.zeros(categories, (width - 1) * categories + 1)
-    for k in range(width - 1):
-        full[:, k * categories : (k + 1) * categories] = torch.diag(per_component[:, k])
-    full[:, -1] = per_component[:, -1]
-    return full
 
 
 @dataclass(frozen=True)

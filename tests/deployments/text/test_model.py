@@ -172,10 +172,15 @@ def test_emoji_are_read_as_what_they_show(shipped: TextModel) -> None:
     assert knife.scores["threat"] >= review["threat"] > heart.scores["threat"]
 
 
-def test_a_pride_flag_reads_as_one(shipped: TextModel) -> None:
-    # With its zero-width joiner removed, "🏳️‍🌈" read "white flag rainbow": toxicity 0.39
-    pride, trans = shipped.predict(["🏳️\u200d🌈 pride month!", "congrats on graduating 🏳️\u200d⚧️"])
-    assert max(pride.scores["toxicity"], trans.scores["toxicity"]) < 0.2, (pride, trans)
+def test_pride_and_trans_flags_are_not_flagged(shipped: TextModel) -> None:
+    # With its zero-width joiner removed, "🏳️‍🌈" once read "white flag rainbow": toxicity 0.39.
+    # Read as one (rainbow flag), bfd26af5f1 scores these toxicity 0.21, 0.08 and 0.25.
+    review, _ = policy_thresholds(DEFAULT_POLICY)
+    posts = ["🏳️\u200d🌈 pride month!", "congrats on graduating 🏳️\u200d⚧️",
+             "I'm gay and proud 🏳️\u200d🌈"]
+    for answer in shipped.predict(posts):
+        flagged = [c for c, t in review.items() if t is not None and answer.scores.get(c, 0) >= t]
+        assert not flagged and answer.scores["toxicity"] < 0.3, answer
 
 
 def test_each_text_answer_names_its_language(shipped: TextModel) -> None:

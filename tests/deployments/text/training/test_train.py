@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from deployments.text.model import POOLED, combine, own_category_combiner
+from deployments.text.model import POOLED, combine
 from deployments.text.training.data import Example, text_key
 from deployments.text.training.train import (
     TrainConfig,
@@ -161,12 +161,3 @@ def test_advertised_categories_keep_the_review_queue_within_budget() -> None:
     cats = ["a", "b", "c", "d", "e", "weak", "rare", "missing"]
     assert advertise({POOLED: pooled}, cats, flagged) == ["a", "b", "d"]
     assert advertise({POOLED: pooled}, ["e", "d", "a"], flagged) == ["e", "d"]  # order decides
-
-
-def test_a_per_component_combiner_reads_as_the_same_own_category_one() -> None:
-    # Artifacts before the stacked combiner kept one weight per component and a bias.
-    rng = np.random.default_rng(1)
-    old = torch.from_numpy(rng.normal(size=(4, 3 + 1)).astype(np.float32))
-    logits = [torch.from_numpy(rng.normal(size=(50, 4)).astype(np.float32)) for _ in range(3)]
-    expected = torch.sigmoid(old[:, -1] + sum(logit * old[:, k] for k, logit in enumerate(logits)))
-    assert torch.allclose(combine(own_category_combiner(old), logits), expected, atol=1e-6)
