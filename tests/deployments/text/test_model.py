@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from deployments.signals import TEXT_CATEGORIES
+from deployments.signals import TEXT_CATEGORIES, Signal
 from deployments.text.encoder import Encoder, MiniLMEncoder, USEEncoder
 from deployments.text.model import (
     ARTIFACT_DIR,
@@ -159,15 +159,19 @@ def test_a_threat_after_4500_harmless_characters_flags_the_post(shipped: TextMod
     assert len(harmless) >= 4500
     alone, buried, plain = shipped.predict([threat, harmless + threat, harmless])
     assert buried.scores["threat"] >= 0.9 * alone.scores["threat"] > plain.scores["threat"]
-    assert buried.scores["threat"] >= 0.4  # the default policy's review threshold
+    assert buried.scores["threat"] >= 0.4  # over the default policy's review threshold (0.34)
+
+
+def reviewed(answer: Signal, review: dict[str, float | None]) -> list[str]:
+    """The categories whose review threshold ``answer`` reaches."""
+    return [c for c, t in review.items() if t is not None and answer.scores.get(c, 0) >= t]
 
 
 def test_emoji_are_read_as_what_they_show(shipped: TextModel) -> None:
     # Once every emoji was one unknown piece: fifty smileys scored illicit 0.98, sexual 0.96
     review, _ = policy_thresholds(DEFAULT_POLICY)
     for answer in shipped.predict(["😀" * 50, "🔥" * 20, "👍" * 20, "🙏" * 20, "🔥🔥🔥"]):
-        flagged = [c for c, t in review.items() if t is not None and answer.scores.get(c, 0) >= t]
-        assert not flagged, (answer.scores, flagged)
+        assert not reviewed(answer, review), answer.scores
     knife, heart = shipped.predict(["I will 🔪 you", "I will ❤️ you"])
     assert knife.scores["threat"] >= review["threat"] > heart.scores["threat"]
 
@@ -179,8 +183,7 @@ def test_pride_and_trans_flags_are_not_flagged(shipped: TextModel) -> None:
     posts = ["🏳️\u200d🌈 pride month!", "congrats on graduating 🏳️\u200d⚧️",
              "I'm gay and proud 🏳️\u200d🌈"]
     for answer in shipped.predict(posts):
-        flagged = [c for c, t in review.items() if t is not None and answer.scores.get(c, 0) >= t]
-        assert not flagged and answer.scores["toxicity"] < 0.3, answer
+        assert not reviewed(answer, review) and answer.scores["toxicity"] < 0.3, answer
 
 
 def test_each_text_answer_names_its_language(shipped: TextModel) -> None:
