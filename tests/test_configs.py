@@ -236,7 +236,24 @@ def test_launcher_cluster_fits_the_gpu_config(bound: str) -> None:
     assert sum(n.get("max_workers", 0) for n in nodes.values()) <= config["max_workers"]
 
 
+def test_launcher_cluster_requires_the_token() -> None:
+    # The head's dashboard listens on every interface, and its Jobs API runs what it is sent.
+    config = load("cluster/ray-cluster.yaml")
+    starts = config["head_start_ray_commands"] + config["worker_start_ray_commands"]
+    ray_starts = [c for c in starts if "ray start" in c]
+    assert len(ray_starts) == 2 and all("RAY_AUTH_MODE=token " in c for c in ray_starts)
+    assert config["file_mounts"]["/home/ubuntu/.ray/auth_token"] == "~/.ray/auth_token"
+    assert config["auth"]["ssh_user"] == "ubuntu"  # whose home the token is copied to
+
+
 # --- the KubeRay RayService -------------------------------------------------------------------
+
+
+def test_rayservice_cluster_requires_the_token() -> None:
+    cluster = load("cluster/rayservice.yaml")["spec"]["rayClusterConfig"]
+    assert cluster["authOptions"] == {"mode": "token"}
+    major, minor, *_ = (int(p) for p in cluster["rayVersion"].split("."))
+    assert (major, minor) >= (2, 52)  # the first Ray with token authentication
 
 # Fields of the KubeRay v1 API (deprecated ones left out on purpose: KubeRay ignores them).
 RAYSERVICE_SPEC = {
