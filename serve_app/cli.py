@@ -54,6 +54,8 @@ def cmd_train_text(args: argparse.Namespace) -> int:
         data, out, cfg, cache_dir=cache, sources=args.sources or None, extra=extra
     )
     print(json.dumps({k: metrics[k] for k in ("version", "rows", "advertised", "seconds")}))
+    for category, reason in metrics["withheld"].items():
+        print(f"not advertised: {category}: {reason}")
     print(f"artifact and metrics.json written to {out}")
     return 0
 

@@ -537,7 +537,7 @@ def train_text(
     policy_review, _ = policy_thresholds(DEFAULT_POLICY)
     at_review = {c: policy_review.get(c, point) for c, point in review.items()}
     flagged = {c: hits[harmless] for c, hits in threshold_hits(val_scores, at_review).items()}
-    advertised = advertise(report, rows.categories, flagged)
+    advertised, withheld = advertise(report, rows.categories, flagged)
     weights.manifest.update(version=version_of(weights), advertised=advertised,
                             operating_points=points)
     weights.save(out_dir)
@@ -553,6 +553,7 @@ def train_text(
         },
         "categories": rows.categories,
         "advertised": advertised,
+        "withheld": withheld,
         "operating_points": points,
         "false_flags": {c: round(float(hits.mean()), 4) for c, hits in flagged.items()},
         "seconds": round(time.time() - started, 1),
@@ -604,26 +605,39 @@ def advertise(
     report: dict[str, dict[str, dict[str, float | int]]],
     categories: list[str],
     flagged: Mapping[str, np.ndarray],
-) -> list[str]:
+) -> tuple[list[str], dict[str, str]]:
     """The categories the service scores, in ``categories`` order: enough validation positives,
     the AUROC bar, at most ``ADVERTISE_MAX_FALSE_FLAGS`` of harmless posts at the review
-    threshold, and with those already chosen at most ``ADVERTISE_MAX_REVIEW`` in all.
+    threshold, and with those already chosen at most ``ADVERTISE_MAX_REVIEW`` in all. Also
+    why each other category is withheld, so a retrain that loses one says so.
 
     ``flagged[c]`` marks the harmless validation posts that reach category ``c``'s review
     threshold (a category without one flags none)."""
     pooled = report[POOLED]
     queued = np.zeros(len(next(iter(flagged.values()), [])), dtype=bool)
-    chosen = []
+    chosen: list[str] = []
+    withheld: dict[str, str] = {}
     for c in categories:
-        if (c not in pooled or int(pooled[c]["positives"]) < ADVERTISE_MIN_VAL_POSITIVES
-                or float(pooled[c]["auroc"]) < ADVERTISE_MIN_AUROC):
+        if c not in pooled or int(pooled[c]["positives"]) < ADVERTISE_MIN_VAL_POSITIVES:
+            found = int(pooled[c]["positives"]) if c in pooled else 0
+            withheld[c] = f"{found} validation positives (< {ADVERTISE_MIN_VAL_POSITIVES})"
+            continue
+        auroc = float(pooled[c]["auroc"])
+        if auroc < ADVERTISE_MIN_AUROC:
+            withheld[c] = f"validation AUROC {auroc:.3f} (< {ADVERTISE_MIN_AUROC})"
             continue
         hits = flagged.get(c, np.zeros_like(queued))
-        if _share(hits) > ADVERTISE_MAX_FALSE_FLAGS or _share(queued | hits) > ADVERTISE_MAX_REVIEW:
+        if _share(hits) > ADVERTISE_MAX_FALSE_FLAGS:
+            withheld[c] = (f"its review threshold flags {_share(hits):.1%} of harmless posts "
+                           f"(> {ADVERTISE_MAX_FALSE_FLAGS:.0%})")
+            continue
+        if _share(queued | hits) > ADVERTISE_MAX_REVIEW:
+            withheld[c] = (f"with {', '.join(chosen)} it would send {_share(queued | hits):.1%} "
+                           f"of harmless posts to review (> {ADVERTISE_MAX_REVIEW:.0%})")
             continue
         chosen.append(c)
         queued |= hits
-    return chosen
+    return chosen, withheld
 
 
 def _share(mask: np.ndarray) -> float:

@@ -159,5 +159,13 @@ def test_advertised_categories_keep_the_review_queue_within_budget() -> None:
     flagged["d"][200:219] = True  # 1.9 %: the queue 3.7 %
     flagged["e"][300:316] = True  # 1.6 %: it would take the queue to 5.3 %
     cats = ["a", "b", "c", "d", "e", "weak", "rare", "missing"]
-    assert advertise({POOLED: pooled}, cats, flagged) == ["a", "b", "d"]
-    assert advertise({POOLED: pooled}, ["e", "d", "a"], flagged) == ["e", "d"]  # order decides
+    chosen, withheld = advertise({POOLED: pooled}, cats, flagged)
+    assert chosen == ["a", "b", "d"]
+    assert withheld == {
+        "c": "its review threshold flags 2.5% of harmless posts (> 2%)",
+        "e": "with a, b, d it would send 5.3% of harmless posts to review (> 5%)",
+        "weak": "validation AUROC 0.700 (< 0.85)",
+        "rare": "3 validation positives (< 20)",
+        "missing": "0 validation positives (< 20)",
+    }
+    assert advertise({POOLED: pooled}, ["e", "d", "a"], flagged)[0] == ["e", "d"]  # order decides
