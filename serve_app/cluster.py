@@ -199,6 +199,11 @@ def foreground(
 ) -> int:
     """Run ``command`` until it exits. Ctrl-C reaches it from the terminal (same process
     group); SIGTERM and SIGHUP sent to this process, or the head node dying, stop it too."""
+    # A shell hands a job it starts in the background (`make serve &`, nohup, a service
+    # manager's wrapper) SIGINT ignored, and exec keeps that. `serve run` shuts down on
+    # KeyboardInterrupt only: it would ignore the SIGINT below and be killed after the grace
+    # period, its application not deleted. A handler here is reset to the default in the child.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     child = subprocess.Popen(list(command), env=dict(env))
     deadline: float | None = None
 

@@ -1,8 +1,12 @@
-"""The head node ``make serve`` starts: its ``ray start`` command line (no Ray is started)."""
+"""The head node ``make serve`` starts: its ``ray start`` command line, and how the foreground
+``serve run`` is stopped (no Ray is started)."""
 
 from __future__ import annotations
 
+import signal
 import socket
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -50,3 +54,20 @@ def test_ray_env_puts_the_venv_first_and_keeps_an_explicit_auth_mode() -> None:
     assert env["PATH"] == "/v/bin:/usr/bin" and env["VIRTUAL_ENV"] == "/v"
     assert env["RAY_AUTH_MODE"] == "disabled"
     assert cluster.ray_env({"PATH": "/usr/bin"}, Path("/v/bin"))["RAY_AUTH_MODE"] == "token"
+
+
+def test_serve_run_hears_the_sigint_it_stops_on_when_started_in_the_background() -> None:
+    # A background job gets SIGINT ignored; the child must not inherit that.
+    ignores = "import signal, sys; sys.exit(signal.getsignal(signal.SIGINT) is signal.SIG_IGN)"
+    head = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    handled = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)  # foreground() sets all three
+    before = {signum: signal.getsignal(signum) for signum in handled}
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        code = cluster.foreground([sys.executable, "-c", ignores], {}, head)
+    finally:
+        for signum, handler in before.items():
+            signal.signal(signum, handler)
+        head.kill()
+        head.wait()
+    assert code == 0
