@@ -117,7 +117,33 @@ def cmd_policy_check(args: argparse.Namespace) -> int:
         failed = failed or bool(problems)
         if not problems:
             print(f"{name}: ok")
+            for note in _under_operating_points(path):
+                print(f"{name}: note: {note}")
     return 1 if failed else 0
+
+
+ROUNDING = 0.005  # a threshold written with two decimals may sit this far under the point
+
+
+def _under_operating_points(path: Path) -> list[str]:
+    """Where a (valid) policy's text thresholds sit under the served text model's operating
+    points, so that more than 1 % (review) or 0.1 % (block) of harmless posts reach them. Not a
+    problem: a strict policy means to. But a retrained model moves its points, not the policy."""
+    from deployments.text.model import ARTIFACT_DIR, MANIFEST_FILE
+    from deployments.text.training.evaluate import policy_thresholds
+
+    manifest = json.loads((ARTIFACT_DIR / MANIFEST_FILE).read_text())
+    points = manifest.get("operating_points", {})
+    notes = []
+    for kind, thresholds, budget in zip(
+        ("review", "block"), policy_thresholds(path), ("1 %", "0.1 %"), strict=True
+    ):
+        under = [f"{c} {t:.2f} < {p[kind]:.2f}" for c, p in points.items()
+                 if (t := thresholds.get(c)) is not None and t < p[kind] - ROUNDING]
+        if under:
+            notes.append(f"{kind} thresholds under {manifest['version']}'s {budget} "
+                         f"false-flag points: {', '.join(under)}")
+    return notes
 
 
 def cmd_bench(args: argparse.Namespace) -> int:

@@ -11,7 +11,25 @@ from serve_app.cli import main
 def test_policy_check_passes_the_shipped_policies(capsys: pytest.CaptureFixture[str]) -> None:
     files = [str(p) for p in sorted((BUILTIN_POLICY_DIR).glob("*.yaml"))]
     assert main(["policy", "check", *files]) == 0
-    assert capsys.readouterr().out.count(": ok") == len(files)
+    out = capsys.readouterr().out
+    assert out.count(": ok") == len(files)
+    # The default policy's thresholds are the served model's operating points: a retrained
+    # model whose points moved past them fails here until the policy is re-derived.
+    assert "default.yaml: note" not in out
+
+
+def test_policy_check_notes_thresholds_under_the_models_operating_points(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    low = tmp_path / "low.yaml"
+    low.write_text("name: low\ncategories:\n  severe_toxicity: {review: 0.01, block: 0.02}\n"
+                   "  spam: {review: 0.99999, block: null}\n  gore: {review: 0.1, block: 0.2}\n")
+    assert main(["policy", "check", str(low)]) == 0  # a note, not a problem
+    notes = [line for line in capsys.readouterr().out.splitlines() if ": note: " in line]
+    assert len(notes) == 2
+    assert "review thresholds" in notes[0] and "severe_toxicity 0.01 <" in notes[0]
+    assert "block thresholds" in notes[1] and "severe_toxicity 0.02 <" in notes[1]
+    assert "spam" not in "".join(notes) and "gore" not in "".join(notes)
 
 
 def test_policy_check_prints_each_problem_with_its_line(
