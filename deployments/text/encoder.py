@@ -226,11 +226,13 @@ class PieceCache:
         self.slot = np.full(backend.table.shape[0], -1, dtype=np.int64)
         self.ids = np.zeros(0, dtype=np.int64)  # the piece id in each row
         self.uses = np.zeros(capacity, dtype=np.int64)  # how often each row was read
-        self.emb = np.zeros((capacity, _EMB), dtype=np.float32)
-        self.x = np.zeros((capacity, len(_ORDERS) * _CNN), dtype=np.float32)
+        # Written through once here (np.zeros only maps pages): otherwise a fresh replica's
+        # first requests pay a page fault per 4 KB of the ~63 MB they fill.
+        self.emb = _touched((capacity, _EMB))
+        self.x = _touched((capacity, len(_ORDERS) * _CNN))
         # conv1[i] holds branch i's window slots side by side; row ``capacity`` stays zero
         # (outside the text)
-        self.conv1 = [np.zeros((capacity + 1, n * _CNN), dtype=np.float32) for n, _ in _ORDERS]
+        self.conv1 = [_touched((capacity + 1, n * _CNN)) for n, _ in _ORDERS]
         # w1 rows are the window slots' blocks side by side: one GEMM gives every slot's product
         self.w1 = [
             np.ascontiguousarray(w.reshape(n, _CNN, _CNN).transpose(1, 0, 2).reshape(_CNN, -1))
@@ -269,20 +271,28 @@ class PieceCache:
         self.uses[len(rows) :] = 0
 
     def _add(self, ids: np.ndarray) -> None:
+        """Compute ``ids`` into the rows after the last one used, each product written in place
+        (a slice, not a fancy index: the copies cost more than the matrix products did)."""
         b = self.backend
-        new = np.arange(len(self.ids), len(self.ids) + len(ids))
+        rows = slice(len(self.ids), len(self.ids) + len(ids))
         chunk = ids % _CHUNKS
-        emb = b.table[ids].astype(np.float32)
-        emb *= b.scale[chunk, None]
+        emb = self.emb[rows]
+        np.multiply(b.table[ids], b.scale[chunk, None], out=emb)
         emb += b.lo[chunk, None]
-        x = emb @ b.proj_W
+        x = self.x[rows]
+        np.matmul(emb, b.proj_W, out=x)
         x += b.proj_b
         _layernorm(x, b.ln_g_all, b.ln_b_all, b.eps)
-        self.emb[new], self.x[new] = emb, x
         for i in range(len(_ORDERS)):
-            self.conv1[i][new] = x[:, i * _CNN : (i + 1) * _CNN] @ self.w1[i]
-        self.slot[ids] = new
+            np.matmul(x[:, i * _CNN : (i + 1) * _CNN], self.w1[i], out=self.conv1[i][rows])
+        self.slot[ids] = np.arange(rows.start, rows.stop)
         self.ids = np.concatenate([self.ids, ids])
+
+
+def _touched(shape: tuple[int, int]) -> np.ndarray:
+    out = np.empty(shape, dtype=np.float32)
+    out.fill(0.0)
+    return out
 
 
 def _encode_batch(
