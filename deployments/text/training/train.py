@@ -534,8 +534,7 @@ def train_text(
     report = evaluate(val_scores, rows.val, review)
     # Harmless posts by their sets' own labels, as `modserve eval text --parts ordinary` counts
     harmless = ordinary_mask(rows.val_own)
-    policy_review, _ = policy_thresholds(DEFAULT_POLICY)
-    at_review = {c: policy_review.get(c, point) for c, point in review.items()}
+    at_review = advertised_review(policy_thresholds(DEFAULT_POLICY)[0], review)
     flagged = {c: hits[harmless] for c, hits in threshold_hits(val_scores, at_review).items()}
     advertised, withheld = advertise(report, rows.categories, flagged)
     weights.manifest.update(version=version_of(weights), advertised=advertised,
@@ -599,6 +598,21 @@ def score_examples(
     pieces, owner = post_pieces([e.text for e in examples])
     embeddings = {name: caches[name].encode(pieces) for name in weights.heads}
     return whole_posts(score_pieces(weights, embeddings, pieces), owner, len(examples))
+
+
+def advertised_review(
+    policy: Mapping[str, float | None], points: Mapping[str, float]
+) -> dict[str, float | None]:
+    """The review threshold each category is advertised at: the default policy's, but never
+    under this artifact's own 1 % operating point. A policy threshold under it is one set for
+    the model before (`modserve policy check` notes it, and it is re-derived before the artifact
+    lands), so it would count false flags the shipped policy will not make. A category the
+    policy never reviews (null) flags nothing; one it leaves out is counted at its point."""
+    out: dict[str, float | None] = {}
+    for c, point in points.items():
+        threshold = policy.get(c, point)
+        out[c] = None if threshold is None else max(threshold, point)
+    return out
 
 
 def advertise(

@@ -15,6 +15,7 @@ from deployments.text.training.data import Example, text_key
 from deployments.text.training.train import (
     TrainConfig,
     advertise,
+    advertised_review,
     combiner_weights,
     cross_set_negatives,
     fit_combiner,
@@ -169,3 +170,14 @@ def test_advertised_categories_keep_the_review_queue_within_budget() -> None:
         "missing": "0 validation positives (< 20)",
     }
     assert advertise({POOLED: pooled}, ["e", "d", "a"], flagged)[0] == ["e", "d"]  # order decides
+
+
+def test_a_category_is_advertised_at_the_policy_threshold_never_under_its_own_point() -> None:
+    points = {"stale": 0.34, "hand_set": 0.26, "never": 0.5, "unlisted": 0.4}
+    policy = {"stale": 0.22, "hand_set": 0.78, "never": None}
+    assert advertised_review(policy, points) == {
+        "stale": 0.34,  # set for the model before: re-derived before the artifact lands
+        "hand_set": 0.78,
+        "never": None,
+        "unlisted": 0.4,
+    }
