@@ -6,7 +6,7 @@ Each component is trained with masked, class-weighted BCE: a row only teaches th
 its set really labels. The combiner is fit on the calibration fold; validation is used only to
 report figures and to decide which categories are good enough to advertise. Two kinds of
 synthetic rows join the fit part only (never calibration or validation) against identity-term
-bias: the hand-made sentences of ``handmade/`` and identity-swapped copies of harmless rows.
+bias: the hand-made sentences of ``handmade/`` and identity-swapped copies of English rows.
 """
 
 from __future__ import annotations
@@ -87,10 +87,12 @@ class TrainConfig:
     # ~3.3k sentences among ~125k public rows teach little unless repeated; 4 (~13k rows) costs
     # validation AUROC on the small categories. 0 leaves them out.
     handmade_repeat: int = 3
-    # Copies of each harmless English training row that names an identity, with the identity
-    # swapped for another (see identity_swaps). 0 turns the augmentation off. With the token
-    # maxima, 2 over 1: neutral identity false flags 7/492 against 10, English identity_attack
-    # 0.885 against 0.891.
+    # Copies of each English training row that names an identity, with the identity swapped
+    # for another (see identity_swaps). 0 turns the augmentation off. With the token maxima, 2
+    # over 1: neutral identity false flags 7/492 against 10, English identity_attack 0.885
+    # against 0.891. Hateful rows swapped too, not only harmless ones: English identity_attack
+    # 0.869 -> 0.875, DynaHate 0.729 -> 0.755, stated hate of the fairness set detected 70 % ->
+    # 81 %, neutral identity false flags 1.2 % -> 0.2 %.
     identity_swaps: int = 2
     # Every row: at most 6,000 per set cost 0.013 English identity_attack AUROC (0.884 vs
     # 0.869 on all validation rows) and 0.013 English toxicity.
@@ -183,17 +185,15 @@ _SWAP_PATTERN = re.compile(
     re.IGNORECASE,
 )
 _CANONICAL = {t.lower(): t for t in (*SWAP_ADJECTIVES, *SWAP_PLURALS)}
-_HARM = ("toxicity", "severe_toxicity", "insult", "identity_attack", "threat")
 
 
 def _swappable(example: Example) -> bool:
-    """English, labelled harmless on toxicity or identity_attack, and nothing harmful known."""
+    """English and labelled on toxicity or identity_attack, harmless or not."""
     labels = example.labels
     return (
         example.language == "en"
         and not example.handmade
         and ("toxicity" in labels or "identity_attack" in labels)
-        and all(labels[c] < 0.5 for c in _HARM if c in labels)
     )
 
 
@@ -216,12 +216,14 @@ def swap_identities(text: str, rng: random.Random) -> str:
 def identity_swaps(
     examples: Sequence[Example], copies: int, seed: int, exclude: set[str]
 ) -> list[Example]:
-    """Counterfactual copies of harmless rows that name an identity, with the identity swapped.
+    """Counterfactual copies of rows that name an identity, with the identity swapped.
 
-    Public abuse data name identities mostly in hateful posts, so a model learns the words; the
-    same harmless sentence about other groups says the word alone is no signal. Labels are
-    copied; copies are tagged hand-made (trained on, never calibrated or evaluated), and one
-    whose text key is in ``exclude`` (validation texts) is dropped.
+    Public abuse data name some identities mostly in hateful posts and others hardly at all, so
+    a model learns the words: "Sikhs" reads harmless and "Muslims" hateful whatever is said.
+    The same sentence about other groups, harmless or hateful alike, says the word alone is no
+    signal and what is said of a group is. Labels are copied; copies are tagged hand-made
+    (trained on, never calibrated or evaluated), and one whose text key is in ``exclude``
+    (validation texts) is dropped.
     """
     out: list[Example] = []
     for example in examples:

@@ -54,20 +54,21 @@ def test_swap_keeps_ambiguous_words_outside_identity_use_and_is_consistent() -> 
     assert first == second and third.lower() == first.lower() and third[0].isupper()
 
 
-def test_only_harmless_english_rows_are_augmented_and_validation_texts_are_excluded() -> None:
+def test_english_rows_naming_an_identity_are_augmented_and_validation_texts_excluded() -> None:
     rows = [
         example("My Muslim neighbour lent me a ladder.", {"toxicity": 0.0}),
         example("Muslims are vermin.", {"toxicity": 1.0, "identity_attack": 1.0}),
         example("Meine Muslim Nachbarin", {"toxicity": 0.0}, language="de"),
         example("The weather is nice.", {"toxicity": 0.0}),
-        example("Jews were at the picnic.", {"identity_attack": 0.0, "insult": 1.0}),
+        example("Jews were at the picnic.", {"sexual": 0.0}),
     ]
     out = identity_swaps(rows, copies=2, seed=13, exclude=set())
-    assert len(out) == 2
+    assert len(out) == 4  # the harmless row and the hateful one, twice each
     assert all(e.handmade and e.split == "train" and e.source == "augment/identity-swap"
                for e in out)
-    assert all("Muslim" not in e.text and "neighbour lent me" in e.text for e in out)
-    assert out[0].labels == rows[0].labels
+    assert all("Muslim" not in e.text for e in out)
+    assert [e.text.endswith(" are vermin.") for e in out] == [False, False, True, True]
+    assert [e.labels for e in out] == [rows[0].labels] * 2 + [rows[1].labels] * 2
     assert identity_swaps(rows, copies=2, seed=13, exclude=set()) == out  # seeded
     assert identity_swaps(rows, 0, 13, set()) == []
     excluded = identity_swaps(rows, 2, 13, exclude={text_key(e.text) for e in out})
