@@ -122,28 +122,72 @@ def cmd_policy_check(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
-ROUNDING = 0.005  # a threshold written with two decimals may sit this far under the point
+def _points(artifacts: Path) -> tuple[str, dict[str, dict[str, float]]]:
+    """(version, operating points) of the text artifact in ``artifacts``."""
+    from deployments.text.model import MANIFEST_FILE
+
+    path = artifacts / MANIFEST_FILE
+    if not path.is_file():
+        raise CliError(f"{artifacts}: no text model manifest ({MANIFEST_FILE}) there")
+    manifest = json.loads(path.read_text())
+    return manifest["version"], manifest.get("operating_points", {})
 
 
-def _under_operating_points(path: Path) -> list[str]:
-    """Where a (valid) policy's text thresholds sit under the served text model's operating
-    points, so that more than 1 % (review) or 0.1 % (block) of harmless posts reach them. Not a
-    problem: a strict policy means to. But a retrained model moves its points, not the policy."""
-    from deployments.text.model import ARTIFACT_DIR, MANIFEST_FILE
-    from deployments.text.training.evaluate import policy_thresholds
+def _under_operating_points(path: Path, artifacts: Path | None = None) -> list[str]:
+    """Where a (valid) policy's text thresholds sit under a text model's operating points (the
+    served one by default), so that more than 1 % (review) or 0.1 % (block) of harmless posts
+    reach them. Not a problem: a strict policy means to. But a retrained model moves its points,
+    not the policy (``modserve policy derive`` moves them)."""
+    from deployments.text.model import ARTIFACT_DIR
+    from deployments.text.training.evaluate import THRESHOLD_KINDS, policy_thresholds, under_point
 
-    manifest = json.loads((ARTIFACT_DIR / MANIFEST_FILE).read_text())
-    points = manifest.get("operating_points", {})
+    version, points = _points(artifacts or ARTIFACT_DIR)
     notes = []
     for kind, thresholds, budget in zip(
-        ("review", "block"), policy_thresholds(path), ("1 %", "0.1 %"), strict=True
+        THRESHOLD_KINDS, policy_thresholds(path), ("1 %", "0.1 %"), strict=True
     ):
         under = [f"{c} {t:.2f} < {p[kind]:.2f}" for c, p in points.items()
-                 if (t := thresholds.get(c)) is not None and t < p[kind] - ROUNDING]
+                 if (t := thresholds.get(c)) is not None and under_point(t, p[kind])]
         if under:
-            notes.append(f"{kind} thresholds under {manifest['version']}'s {budget} "
+            notes.append(f"{kind} thresholds under {version}'s {budget} "
                          f"false-flag points: {', '.join(under)}")
     return notes
+
+
+def cmd_policy_derive(args: argparse.Namespace) -> int:
+    import dataclasses
+    import tempfile
+
+    from deployments.policy import check_policy_file
+    from deployments.text.model import ARTIFACT_DIR
+    from deployments.text.training.evaluate import derive_policy
+
+    path = Path(args.file) if args.file else _settings().policy_dir / DEFAULT_POLICY
+    if not path.is_file():
+        raise CliError(f"{path}: no such policy file")
+    old_version, old = _points(Path(args.served) if args.served else ARTIFACT_DIR)
+    new_dir = Path(args.artifacts)
+    new_version, new = _points(new_dir)
+    text, changes = derive_policy(path.read_text(), old, new)
+    with tempfile.TemporaryDirectory() as tmp:
+        derived = Path(tmp) / path.name
+        derived.write_text(text)
+        problems = [dataclasses.replace(p, file=str(path)) for p in check_policy_file(derived)]
+        notes = [] if problems else _under_operating_points(derived, new_dir)
+    if problems:  # a hand-set review now over a moved block, say
+        raise CliError("the derived policy is not valid:\n" + "\n".join(map(str, problems)))
+    print(f"{path}: thresholds at {old_version}'s operating points, moved to {new_version}'s:")
+    for change in changes or ["none moved"]:
+        print(f"  {change}")
+    for note in notes:
+        print(f"note (set by hand, kept): {note}")
+    if args.write:
+        path.write_text(text)
+        print(f"{path} written; its comments on what each threshold buys come from "
+              "`modserve eval text --parts validation ordinary`")
+    else:
+        print("nothing written (--write to apply)")
+    return 0
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
@@ -322,6 +366,16 @@ def _add_policy(sub: Subparsers) -> None:
     check = policy.add_parser("check", help="check policy files; prints every problem")
     check.add_argument("files", nargs="+")
     check.set_defaults(func=cmd_policy_check)
+    derive = policy.add_parser(
+        "derive", help="move a policy's thresholds that sit at the served text model's operating "
+        "points to a retrained model's; hand-set ones stay")
+    derive.add_argument("file", nargs="?",
+                        help="policy file (default: default.yaml in the policy_dir setting)")
+    derive.add_argument("--artifacts", required=True, help="the retrained text model's folder")
+    derive.add_argument("--served", help="the model the policy was set for "
+                        "(default: the packaged artifacts)")
+    derive.add_argument("--write", action="store_true", help="rewrite the file in place")
+    derive.set_defaults(func=cmd_policy_derive)
 
 
 def _add_bench(sub: Subparsers) -> None:

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -64,3 +65,47 @@ def test_eval_with_a_broken_policy_is_a_usage_error(
     bad.write_text("name: bad\ncategories:\n  toxicty: {review: 0.5, block: 0.9}\n")
     assert main(["eval", "text", "--parts", "fairness", "--policy", str(bad)]) == 2
     assert "not a valid policy" in capsys.readouterr().err
+
+
+def _artifact(folder: Path, version: str, points: dict[str, dict[str, float]]) -> Path:
+    from deployments.text.model import MANIFEST_FILE
+
+    folder.mkdir()
+    (folder / MANIFEST_FILE).write_text(json.dumps({"version": version,
+                                                    "operating_points": points}))
+    return folder
+
+
+def test_policy_derive_moves_thresholds_to_a_retrained_models_points(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    policy = tmp_path / "p.yaml"
+    policy.write_text("name: p\ncategories:\n  toxicity: {review: 0.74, block: 0.95}\n"
+                      "  spam: {review: 0.90, block: null}\n")
+    old = _artifact(tmp_path / "old", "v-old", {"toxicity": {"review": 0.741, "block": 0.952},
+                                                 "spam": {"review": 0.83, "block": 0.99}})
+    new = _artifact(tmp_path / "new", "v-new", {"toxicity": {"review": 0.70, "block": 0.97},
+                                                 "spam": {"review": 0.93, "block": 0.995}})
+    args = ["policy", "derive", str(policy), "--served", str(old), "--artifacts", str(new)]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert "toxicity review 0.74 -> 0.70" in out and "toxicity block 0.95 -> 0.97" in out
+    assert "spam 0.90 < 0.93" in out  # set by hand, kept, and now under the new point
+    assert "nothing written" in out and "0.74" in policy.read_text()
+    assert main([*args, "--write"]) == 0
+    assert "toxicity: {review: 0.70, block: 0.97}" in policy.read_text()
+    assert main(["policy", "check", str(policy)]) == 0
+
+
+def test_policy_derive_refuses_a_result_that_is_not_a_valid_policy(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    policy = tmp_path / "p.yaml"
+    policy.write_text("name: p\ncategories:\n  toxicity: {review: 0.74, block: 0.80}\n")
+    old = _artifact(tmp_path / "old", "v-old", {"toxicity": {"review": 0.74, "block": 0.90}})
+    new = _artifact(tmp_path / "new", "v-new", {"toxicity": {"review": 0.85, "block": 0.99}})
+    assert main(["policy", "derive", str(policy), "--served", str(old), "--artifacts", str(new),
+                 "--write"]) == 2
+    assert "p.yaml:3:" in capsys.readouterr().err  # review 0.85 over the hand-set block 0.80
+    assert "0.74" in policy.read_text()
+    assert main(["policy", "derive", str(policy), "--artifacts", str(tmp_path)]) == 2

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import math
 import random
+import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -173,6 +174,62 @@ def policy_thresholds(path: Path) -> tuple[dict[str, float | None], dict[str, fl
     policy = load_policy(path)
     return ({c: t.review for c, t in policy.categories.items()},
             {c: t.block for c, t in policy.categories.items()})
+
+
+# A threshold is written with two decimals, so one set at an operating point may sit this far
+# from it. One further under the point flags more harmless posts than the point's budget: a
+# strict policy may mean to, but usually it was set at an older model's point.
+ROUNDING = 0.005
+THRESHOLD_KINDS = ("review", "block")  # the operating points' keys, budget 1 % and 0.1 %
+
+
+def under_point(threshold: float, point: float) -> bool:
+    return threshold < point - ROUNDING
+
+
+def at_point(threshold: float, point: float) -> bool:
+    return abs(threshold - point) <= ROUNDING
+
+
+_THRESHOLD_LINE = re.compile(
+    r"^(?P<head>\s+(?P<category>[a-z_]+):\s*\{\s*review:\s*)(?P<review>null|[0-9.]+)"
+    r"(?P<mid>\s*,\s*block:\s*)(?P<block>null|[0-9.]+)(?P<tail>\s*\}.*)$"
+)
+
+
+def derive_policy(
+    text: str,
+    old_points: Mapping[str, Mapping[str, float]],
+    new_points: Mapping[str, Mapping[str, float]],
+) -> tuple[str, list[str]]:
+    """A policy file's text with each base threshold that sits at the old model's operating
+    point moved to the new model's (two decimals), and one line per threshold moved.
+
+    Thresholds set by hand (not at the old point), nulls, categories either model lacks and the
+    ``platforms`` overrides are kept as written, and so is every comment: what a threshold buys
+    is measured afresh by ``modserve eval text``. Only the one-line ``{review: .., block: ..}``
+    form under ``categories:`` is read, the form the shipped policies use."""
+    out, changes, inside = [], [], False
+    for line in text.splitlines(keepends=True):
+        if line.strip() and not line[0].isspace() and not line.lstrip().startswith("#"):
+            inside = line.startswith("categories:")
+        match = _THRESHOLD_LINE.match(line.rstrip("\n")) if inside else None
+        category = match["category"] if match else ""
+        if match and category in old_points and category in new_points:
+            values = {}
+            for kind in THRESHOLD_KINDS:
+                written = match[kind]
+                old, new = old_points[category][kind], new_points[category][kind]
+                values[kind] = written
+                if written != "null" and at_point(float(written), old):
+                    values[kind] = f"{new:.2f}"
+                    if values[kind] != written:
+                        changes.append(f"{category} {kind} {written} -> {values[kind]} "
+                                       f"(operating point {old:.3f} -> {new:.3f})")
+            line = (f"{match['head']}{values['review']}{match['mid']}{values['block']}"
+                    f"{match['tail']}" + ("\n" if line.endswith("\n") else ""))
+        out.append(line)
+    return "".join(out), changes
 
 
 # --- ordinary posts ---------------------------------------------------------------------------

@@ -53,6 +53,7 @@ from deployments.text.training.evaluate import (
     ordinary_mask,
     policy_thresholds,
     threshold_hits,
+    under_point,
 )
 
 MIN_POSITIVES = 30  # a category with fewer training positives is not trained at all
@@ -605,15 +606,16 @@ def score_examples(
 def advertised_review(
     policy: Mapping[str, float | None], points: Mapping[str, float]
 ) -> dict[str, float | None]:
-    """The review threshold each category is advertised at: the default policy's, but never
-    under this artifact's own 1 % operating point. A policy threshold under it is one set for
-    the model before (`modserve policy check` notes it, and it is re-derived before the artifact
-    lands), so it would count false flags the shipped policy will not make. A category the
-    policy never reviews (null) flags nothing; one it leaves out is counted at its point."""
+    """The review threshold each category is advertised at: the default policy's, but not one
+    under this artifact's own 1 % operating point (``under_point``). Such a threshold was set for
+    the model before (`modserve policy check` notes it, and `modserve policy derive` moves it
+    before the artifact lands), so it would count false flags the shipped policy will not make.
+    A category the policy never reviews (null) flags nothing; one it leaves out is counted at
+    its point."""
     out: dict[str, float | None] = {}
     for c, point in points.items():
         threshold = policy.get(c, point)
-        out[c] = None if threshold is None else max(threshold, point)
+        out[c] = point if threshold is not None and under_point(threshold, point) else threshold
     return out
 
 

@@ -223,3 +223,41 @@ def test_each_language_gets_its_own_pool() -> None:
             for i, e in enumerate(examples()) if e.split == "validation"]
     report = ev.evaluate(word_scorer([e.text for e in rows]), rows)
     assert report["pooled-de"]["insult"]["n"] + report["pooled-en"]["insult"]["n"] == len(rows)
+
+
+POLICY_TEXT = """\
+name: p
+categories:
+  # a comment stays
+  toxicity:        {review: 0.74, block: 0.95}   # P 0.98
+  insult:          {review: 0.43, block: null}
+  illicit:         {review: 0.78, block: null}
+  gore:            {review: 0.40, block: 0.80}
+platforms:
+  facebook:
+    toxicity: {review: 0.74, block: 0.95}
+"""
+
+
+def test_derive_moves_only_the_thresholds_at_the_old_points() -> None:
+    old = {"toxicity": {"review": 0.7432, "block": 0.9480},
+           "insult": {"review": 0.434, "block": 0.8}, "illicit": {"review": 0.23, "block": 0.9}}
+    new = {"toxicity": {"review": 0.8123, "block": 0.9480},
+           "insult": {"review": 0.51, "block": 0.9}, "illicit": {"review": 0.31, "block": 0.95}}
+    text, changes = ev.derive_policy(POLICY_TEXT, old, new)
+    lines = text.splitlines()
+    assert lines[3] == "  toxicity:        {review: 0.81, block: 0.95}   # P 0.98"
+    assert lines[4] == "  insult:          {review: 0.51, block: null}"
+    assert lines[5] == "  illicit:         {review: 0.78, block: null}"  # set by hand: kept
+    assert lines[2] == "  # a comment stays"
+    assert lines[6] == "  gore:            {review: 0.40, block: 0.80}"
+    assert lines[-1] == "    toxicity: {review: 0.74, block: 0.95}"  # platform overrides kept
+    assert changes == ["toxicity review 0.74 -> 0.81 (operating point 0.743 -> 0.812)",
+                       "insult review 0.43 -> 0.51 (operating point 0.434 -> 0.510)"]
+    assert ev.derive_policy(POLICY_TEXT, old, old) == (POLICY_TEXT, [])
+
+
+def test_under_and_at_a_point_allow_the_two_decimal_rounding() -> None:
+    assert ev.at_point(0.74, 0.7449) and not ev.at_point(0.74, 0.7451)
+    assert not ev.under_point(0.74, 0.7449) and ev.under_point(0.74, 0.7451)
+    assert not ev.under_point(0.90, 0.5)

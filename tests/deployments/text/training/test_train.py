@@ -174,11 +174,12 @@ def test_advertised_categories_keep_the_review_queue_within_budget() -> None:
 
 
 def test_a_category_is_advertised_at_the_policy_threshold_never_under_its_own_point() -> None:
-    points = {"stale": 0.34, "hand_set": 0.26, "never": 0.5, "unlisted": 0.4}
-    policy = {"stale": 0.22, "hand_set": 0.78, "never": None}
+    points = {"stale": 0.34, "hand_set": 0.26, "never": 0.5, "unlisted": 0.4, "rounded": 0.743}
+    policy = {"stale": 0.22, "hand_set": 0.78, "never": None, "rounded": 0.74}
     assert advertised_review(policy, points) == {
         "stale": 0.34,  # set for the model before: re-derived before the artifact lands
         "hand_set": 0.78,
+        "rounded": 0.74,  # the point written with two decimals: what the policy will do
         "never": None,
         "unlisted": 0.4,
     }
