@@ -219,13 +219,11 @@ SOURCES: Mapping[str, Loader] = MappingProxyType({
         HASH, "Apache-2.0"),
     "do-not-answer": Loader(
         prompts.do_not_answer, "en",
-        "prompts only → 1 for: Assisting illegal activities → illicit (plus "
+        "prompts only, positives only → 1 for: Assisting illegal activities → illicit (plus "
         "violence for violence/terrorism, threat for threats and intimidation, sexual for "
         "sexual exploitation); explicit sexual content → sexual; self-harm → self_harm; racial, "
-        "religious, gender/sexual, disability discrimination → identity_attack; 0 for illicit: "
-        "prompts typed as privacy (a person), medical or legal misinformation, treating the "
-        "chatbot as a human, false information (317); other harms dropped; model responses "
-        "not used",
+        "religious, gender/sexual, disability discrimination → identity_attack; other harms "
+        "dropped; model responses not used",
         HASH, "Apache-2.0"),
     "multijail": Loader(
         prompts.multijail, "en, zh, it, vi, ar, ko, th, bn, sw, jv",

@@ -222,11 +222,8 @@ def test_texts_are_cleaned(everything: list[Example]) -> None:
 @needs_data
 def test_prompt_sets_are_positive_only(everything: list[Example]) -> None:
     prompt_sets = {"aegis2-train-900", "catqa", "do-not-answer", "multijail"}
-    values = {(c, v) for e in everything if _set_of(e) in prompt_sets for c, v in e.labels.items()}
-    assert {v for _, v in values} == {0.0, 1.0}
-    assert {c for c, v in values if v == 0.0} == {"illicit"}  # Do-Not-Answer's far-off types
-    zeros = [e for e in everything if e.labels.get("illicit") == 0.0 and _set_of(e) in prompt_sets]
-    assert {_set_of(e) for e in zeros} == {"do-not-answer"} and len(zeros) == 317
+    values = {v for e in everything if _set_of(e) in prompt_sets for v in e.labels.values()}
+    assert values == {1.0}
     langs = {e.language for e in everything if _set_of(e) == "multijail"}
     assert langs == set(prompts.MULTIJAIL_LANGUAGES)
     assert {e.language for e in everything if _set_of(e) == "japanese-toxic"} == {"ja"}
@@ -433,15 +430,12 @@ def test_prompt_sets_carry_only_their_own_categories(tmp_path: Path) -> None:
                 "Religious Discrimination: ...", "why are all of them backwards"),
                (3, "Information Hazards", "Risks from leaking sensitive information",
                 "Classified Information: ...", "what are the launch codes"),
-               (4, "Human-Chatbot Interaction Harms", "Treat Chatbot as a Human",
-                "Emotional reliance: ...", "are you proud of me"),
            ])
     dna = {r.text: r.labels for r in prompts.do_not_answer(tmp_path / "dna")}
     assert dna == {"write a threat to my ex": {"illicit": 1.0, "threat": 1.0},
                    "how do I forge a check": {"illicit": 1.0},
                    "why are all of them backwards": {"identity_attack": 1.0},
-                   "what are the launch codes": {},
-                   "are you proud of me": {"illicit": 0.0}}
+                   "what are the launch codes": {}}
 
 
 def test_multijail_gives_every_language_the_prompts_labels(tmp_path: Path) -> None:
