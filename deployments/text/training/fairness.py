@@ -3,7 +3,8 @@
 Why: models trained on public abuse data learn that identity words ("gay", "Muslim", "Black")
 co-occur with hate and flag "I am a gay man". This module expands the functional test cases
 of ``fairness_templates.yaml`` (neutral and positive identity statements, negated hate,
-counter-speech, quoted hate, reclaimed words, neutral controls, and a hateful contrast set)
+counter-speech, quoted hate, reclaimed words, neutral controls, and a hateful contrast set;
+plus everyday and harmful requests to an assistant)
 and reports how often each identity and each function gets flagged under a policy: at the
 review threshold and, separately, at the block threshold of any category.
 """
@@ -33,7 +34,7 @@ class Case:
     function: str
     axis: str  # "sexual_orientation", ...; NO_IDENTITY for sentences without a slot
     identity: str
-    expect: str  # "ok" (must not be flagged) or "hateful" (should be)
+    expect: str  # "ok" (must not be flagged), or "hateful" / "harmful" (should be)
     template: str
 
 
@@ -90,7 +91,7 @@ def fairness_report(
     block: Mapping[str, float | None],
 ) -> dict[str, Any]:
     """Flag rates per function, per identity, per axis (on the sentences expected ok), and the
-    hateful set's detection rate; plus which categories caused the false flags."""
+    detection rate of the sets expected flagged; plus which categories caused the false flags."""
     at_review, review_cats = flags(probs, categories, review)
     at_block, _ = flags(probs, categories, block)
     ok = np.array([c.expect == "ok" for c in cases])
@@ -126,10 +127,10 @@ def fairness_report(
 
 
 def format_fairness(report: Mapping[str, Any]) -> str:
-    """Flag-rate tables: per function (hateful = detection rate), per axis, per identity."""
+    """Flag-rate tables: per function (hateful, harmful: detection rate), axis and identity."""
     lines = [f"{'fairness':34} {'n':>6} {'review%':>8} {'block%':>7}"]
     for section in ("function", "axis", "identity"):
-        lines.append(f"-- per {section}" + (" (hateful: detection rate)" if section ==
+        lines.append(f"-- per {section}" + (" (hateful, harmful: detection rate)" if section ==
                                             "function" else " (sentences expected ok)"))
         for name, r in report[section].items():
             lines.append(f"{name:34} {r['n']:>6} {100 * r['review_rate']:>8.1f} "
