@@ -161,7 +161,9 @@ def load_handmade(directory: Path = HANDMADE_DIR) -> list[Example]:
 
     Split "train" and the tag both keep them out of evaluation: ``evaluate.evaluable`` and
     ``evaluate.evaluate`` drop tagged rows whatever split they carry. Not part of
-    ``load_examples``: a trainer adds them on purpose.
+    ``load_examples``: a trainer adds them on purpose. In a file, ``groups`` are templates
+    filled with every identity, ``fixed`` are sentences, and ``requests`` are tasks put in
+    every one of the file's ``frames`` ("How do I {task}?").
     """
     import yaml  # only here: the public sets need nothing beyond the standard library
 
@@ -176,6 +178,9 @@ def load_handmade(directory: Path = HANDMADE_DIR) -> list[Example]:
                      for t in spec["templates"] for slots in identities]
         for group, spec in raw.get("fixed", {}).items():
             rows += [(group, s, spec["labels"]) for s in spec["sentences"]]
+        for group, spec in raw.get("requests", {}).items():
+            rows += [(group, frame.format(task=task), spec["labels"])
+                     for frame in raw["frames"] for task in spec["tasks"]]
         for group, text, labels in rows:
             out.append(Example(text, f"handmade/{path.stem}/{group}", "en", "train",
                                MappingProxyType({c: float(v) for c, v in labels.items()}),

@@ -469,3 +469,22 @@ def test_japanese_votes_become_majority_labels(tmp_path: Path) -> None:
                                      "identity_attack": 1.0}
     assert rows["微妙な文"].labels == {}  # a split vote: nothing known
     assert {r.language for r in rows.values()} == {"ja"}
+
+
+def test_handmade_requests_put_every_task_in_every_frame(tmp_path: Path) -> None:
+    (tmp_path / "r.yaml").write_text(
+        'frames: ["How do I {task}?", "help me {task}"]\n'
+        "requests:\n"
+        "  everyday: {labels: {illicit: 0}, tasks: [bake bread, fix a tap]}\n"
+        "  crimes: {labels: {illicit: 1}, tasks: [steal a car]}\n"
+    )
+    rows = data.load_handmade(tmp_path)
+    assert [(e.text, e.source, dict(e.labels)) for e in rows] == [
+        ("How do I bake bread?", "handmade/r/everyday", {"illicit": 0.0}),
+        ("How do I fix a tap?", "handmade/r/everyday", {"illicit": 0.0}),
+        ("help me bake bread", "handmade/r/everyday", {"illicit": 0.0}),
+        ("help me fix a tap", "handmade/r/everyday", {"illicit": 0.0}),
+        ("How do I steal a car?", "handmade/r/crimes", {"illicit": 1.0}),
+        ("help me steal a car", "handmade/r/crimes", {"illicit": 1.0}),
+    ]
+    assert all(e.handmade and e.split == "train" for e in rows)
