@@ -7,12 +7,13 @@ those logits into one calibrated probability, so 0.5 means what a policy thresho
 All trained weights live in one safetensors file with a JSON manifest beside it; this module
 only reads them (``training/train.py`` writes them).
 
-A post is scored whole: a text longer than ``LONG_TEXT`` characters is also scored sentence by
-sentence (a sentence longer than ``WINDOW_CHARS``, what the encoder reads, in overlapping
-windows), and the post gets each category's highest score over the whole text and its pieces.
-One abusive passage flags the post wherever it stands: a sentence-vector model averages a
-threat away among the harmless sentences around it (one harmless sentence before a threat
-cuts its score from 0.71 to 0.17 with the committed artifact).
+A post is scored whole: a text longer than ``LONG_TEXT`` characters is read in overlapping
+windows of ``WINDOW_CHARS``, what the encoder reads, and sentence by sentence, and the post gets
+each category's highest score over its pieces. One abusive passage flags the post wherever it
+stands: a sentence-vector model averages a threat away among the harmless sentences around it
+(one harmless sentence before a threat cuts its score from 0.71 to 0.17 with the committed
+artifact). Spam is what a post is for, not a passage of it, so it is read from the windows
+only: a link on a line of its own reads as spam (1.00) wherever it stands.
 """
 
 from __future__ import annotations
@@ -45,11 +46,15 @@ METRICS_FILE = "metrics.json"  # training's validation report, beside the artifa
 POOLED, POOLED_EN = "pooled", "pooled-en"
 NGRAM = "char_ngram"  # the n-gram component of every artifact; "word_ngram" where named
 # Texts longer than LONG_TEXT are also scored per sentence. The encoder reads WINDOW_CHARS
-# characters; a longer sentence is read in windows of that size overlapping by WINDOW_OVERLAP,
-# so a phrase cut by one window is whole in the next.
+# characters; a longer text or sentence is read in windows of that size overlapping by
+# WINDOW_OVERLAP, so a phrase cut by one window is whole in the next.
 LONG_TEXT = 280
 WINDOW_CHARS = 512
 WINDOW_OVERLAP = 96
+# Categories of a post as a whole, read from its windows and never from a sentence alone.
+# Spam read from sentences too (mostly a link on its own line) sent 15.3 % of the harmless
+# validation posts of 281-1,000 characters to review, and 13.0 % from windows alone.
+WHOLE_POST_CATEGORIES = frozenset({"spam"})
 _SENTENCE_END = re.compile(r"(?<=[.!?;:…。！？])\s+|\s*\n\s*")
 # Short names of the encoders' heads, used in tensor names and in per-component scores.
 HEAD_NAMES = {
@@ -214,9 +219,10 @@ class TextModel:
     def score(self, texts: Sequence[str]) -> TextScores:
         """Probabilities for every trained category (advertised or not), each text scored whole:
         the highest score over its pieces."""
-        pieces, owner = post_pieces(texts)
-        embeddings = {name: self.encoders[name].encode(pieces) for name in self.weights.heads}
-        return whole_posts(score_pieces(self.weights, embeddings, pieces), owner, len(texts))
+        pieces = post_pieces(texts)
+        embeddings = {name: self.encoders[name].encode(pieces.texts)
+                      for name in self.weights.heads}
+        return whole_posts(score_pieces(self.weights, embeddings, pieces.texts), pieces)
 
     def predict(self, texts: Sequence[str]) -> list[Signal]:
         """One Signal per text, in order, over the advertised categories."""
@@ -239,16 +245,30 @@ class TextModel:
         ]
 
 
-def post_pieces(texts: Sequence[str]) -> tuple[list[str], np.ndarray]:
-    """What is scored for ``texts``: each one's normalised pieces (``text_pieces``), and for
-    each piece the index of its text."""
+@dataclass(frozen=True)
+class Pieces:
+    """What is scored for a batch of posts: the normalised pieces (``text_pieces``), each one's
+    post (index into the batch), and which pieces are windows of a whole post (the others are
+    its sentences)."""
+
+    texts: list[str]
+    owner: np.ndarray
+    window: np.ndarray
+    posts: int
+
+
+def post_pieces(texts: Sequence[str]) -> Pieces:
+    """Each of ``texts`` normalised and cut into the pieces that are scored."""
     pieces: list[str] = []
     owner: list[int] = []
+    window: list[bool] = []
     for i, text in enumerate(texts):
-        parts = text_pieces(normalize(text))
-        pieces += parts
-        owner += [i] * len(parts)
-    return pieces, np.array(owner, dtype=np.int64)
+        whole, sentences = text_pieces(normalize(text))
+        pieces += whole + sentences
+        owner += [i] * (len(whole) + len(sentences))
+        window += [True] * len(whole) + [False] * len(sentences)
+    return Pieces(pieces, np.array(owner, dtype=np.int64), np.array(window, dtype=bool),
+                  len(texts))
 
 
 def score_pieces(
@@ -276,25 +296,37 @@ def score_pieces(
     )
 
 
-def whole_posts(scores: TextScores, owner: np.ndarray, n: int) -> TextScores:
-    """Per post, each category's highest score over its pieces (``owner``: each piece's post)."""
-    if len(owner) == n:
+def whole_posts(scores: TextScores, pieces: Pieces) -> TextScores:
+    """Per post, each category's highest score over its pieces, over its windows alone for
+    ``WHOLE_POST_CATEGORIES``."""
+    if len(pieces.texts) == pieces.posts:
         return scores  # one piece per post, in order
+    whole = [k for k, c in enumerate(scores.categories) if c in WHOLE_POST_CATEGORIES]
+
+    def per_post(values: np.ndarray) -> np.ndarray:
+        out = _max_by(values, pieces.owner, pieces.posts)
+        if whole:
+            windows = values[pieces.window][:, whole]
+            out[:, whole] = _max_by(windows, pieces.owner[pieces.window], pieces.posts)
+        return out
+
     return TextScores(
         categories=scores.categories,
-        components={k: _max_by(v, owner, n) for k, v in scores.components.items()},
-        ensemble=_max_by(scores.ensemble, owner, n),
+        components={k: per_post(v) for k, v in scores.components.items()},
+        ensemble=per_post(scores.ensemble),
     )
 
 
-def text_pieces(text: str) -> list[str]:
-    """What is scored for one (normalised) text: itself, and if long, each distinct sentence."""
+def text_pieces(text: str) -> tuple[list[str], list[str]]:
+    """What is scored for one (normalised) text: (its windows, its distinct sentences not
+    already a window); a text of at most ``LONG_TEXT`` characters is one window."""
     if len(text) <= LONG_TEXT:
-        return [text]
-    pieces = [text[:WINDOW_CHARS]]
+        return [text], []
+    whole = windows(text)
+    sentences: list[str] = []
     for sentence in _SENTENCE_END.split(text):
-        pieces += windows(sentence) if sentence else []
-    return list(dict.fromkeys(pieces))
+        sentences += windows(sentence) if sentence else []
+    return whole, [s for s in dict.fromkeys(sentences) if s not in whole]
 
 
 def windows(text: str, size: int = WINDOW_CHARS, overlap: int = WINDOW_OVERLAP) -> list[str]:

@@ -248,6 +248,11 @@ def ordinary(examples: Iterable[Example]) -> list[Example]:
             and max(e.labels.values()) < 0.5]
 
 
+# Posts by length in characters: short posts are one piece; a long one is scored in windows and
+# sentences, and each piece is one more chance to reach a threshold.
+LENGTHS = {"1-280": (1, 280), "281-1000": (281, 1000), "1001+": (1001, 1 << 62)}
+
+
 def ordinary_report(
     scores: TextScores,
     examples: Sequence[Example],
@@ -255,7 +260,7 @@ def ordinary_report(
     block: Mapping[str, float | None],
 ) -> dict[str, Any]:
     """Share of harmless posts a policy sends to review and to block: overall (any category at
-    its threshold), per category, and per set (overall)."""
+    its threshold), per category, per set and per length (``LENGTHS``; overall)."""
     cats = [c for c in scores.categories if review.get(c) is not None or block.get(c) is not None]
 
     def hits(thresholds: Mapping[str, float | None]) -> np.ndarray:
@@ -270,9 +275,14 @@ def ordinary_report(
     any_block: np.ndarray = np.any(blocked, axis=1)
     any_review: np.ndarray = np.any(reviewed, axis=1) & ~any_block
     sources = np.array([e.source for e in examples])
+    lengths = np.array([len(e.text) for e in examples])
 
     def share(mask: np.ndarray) -> float:
         return round(float(mask.mean()), 4) if len(mask) else float("nan")
+
+    def part(chosen: np.ndarray) -> dict[str, float | int]:
+        return {"n": int(chosen.sum()), "review": share(any_review[chosen]),
+                "block": share(any_block[chosen])}
 
     return {
         "n": len(examples),
@@ -280,10 +290,9 @@ def ordinary_report(
         "block": share(any_block),
         "category": {c: {"review": share(reviewed[:, k]), "block": share(blocked[:, k])}
                      for k, c in enumerate(cats)},
-        "set": {s: {"n": int((sources == s).sum()),
-                    "review": share(any_review[sources == s]),
-                    "block": share(any_block[sources == s])}
-                for s in sorted(set(sources))},
+        "set": {s: part(sources == s) for s in sorted(set(sources))},
+        "length": {name: part((lengths >= low) & (lengths <= high))
+                   for name, (low, high) in LENGTHS.items()},
     }
 
 
@@ -319,9 +328,10 @@ def format_ordinary(report: Mapping[str, Any]) -> str:
              f"{'category':20} {'review':>8} {'block':>8}"]
     lines += [f"{c:20} {r['review']:>8.2%} {r['block']:>8.2%}"
               for c, r in report["category"].items()]
-    lines += [f"{'set':44} {'n':>6} {'review':>8} {'block':>8}"]
-    lines += [f"{s:44} {r['n']:>6} {r['review']:>8.2%} {r['block']:>8.2%}"
-              for s, r in report["set"].items()]
+    for title, key in (("set", "set"), ("characters", "length")):
+        lines += [f"{title:44} {'n':>6} {'review':>8} {'block':>8}"]
+        lines += [f"{s:44} {r['n']:>6} {r['review']:>8.2%} {r['block']:>8.2%}"
+                  for s, r in report[key].items()]
     return "\n".join(lines)
 
 

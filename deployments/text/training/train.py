@@ -598,9 +598,9 @@ def score_examples(
 ) -> TextScores:
     """``TextModel.score`` (each post whole, and a long one per piece), the embeddings read
     through the caches."""
-    pieces, owner = post_pieces([e.text for e in examples])
-    embeddings = {name: caches[name].encode(pieces) for name in weights.heads}
-    return whole_posts(score_pieces(weights, embeddings, pieces), owner, len(examples))
+    pieces = post_pieces([e.text for e in examples])
+    embeddings = {name: caches[name].encode(pieces.texts) for name in weights.heads}
+    return whole_posts(score_pieces(weights, embeddings, pieces.texts), pieces)
 
 
 def advertised_review(

@@ -15,9 +15,12 @@ from deployments.text.model import (
     METRICS_FILE,
     WINDOW_CHARS,
     TextModel,
+    TextScores,
     TextWeights,
+    post_pieces,
     text_pieces,
     validation_auroc,
+    whole_posts,
     windows,
 )
 from deployments.text.training.data import Example
@@ -147,11 +150,24 @@ def test_windows_cover_the_whole_text_with_overlap() -> None:
 
 def test_a_long_text_is_scored_whole_and_per_sentence() -> None:
     short = "You are kind. Thanks."
-    assert text_pieces(short) == [short]
-    long = "First line here. " * 20 + "Then a threat!\nAnd more"
-    pieces = text_pieces(long)
-    assert pieces[0] == long[:WINDOW_CHARS]
-    assert pieces[1:] == ["First line here.", "Then a threat!", "And more"]
+    assert text_pieces(short) == ([short], [])
+    long = "First line here. " * 40 + "Then a threat!\nAnd more"
+    whole, sentences = text_pieces(long)
+    assert whole == windows(long) and len(whole) == 2
+    assert sentences == ["First line here.", "Then a threat!", "And more"]
+
+
+def test_spam_is_read_from_a_posts_windows_and_the_rest_from_every_piece() -> None:
+    pieces = post_pieces(["short post", "Some words here. " * 20 + "\nhttps://example.com"])
+    assert pieces.owner.tolist()[0] == 0 and pieces.window.tolist()[:2] == [True, True]
+    spam, threat = 1.0, 0.9  # what the link's own line scores, alone
+    link = pieces.texts.index("https://example.com")
+    ensemble = np.full((len(pieces.texts), 2), 0.1, dtype=np.float32)
+    ensemble[link] = (threat, spam)
+    scores = TextScores(["threat", "spam"], {"head": ensemble}, ensemble)
+    got = whole_posts(scores, pieces)
+    np.testing.assert_allclose(got.ensemble, [[0.1, 0.1], [threat, 0.1]])
+    np.testing.assert_array_equal(got.components["head"], got.ensemble)
 
 
 def test_a_threat_after_4500_harmless_characters_flags_the_post(shipped: TextModel) -> None:
@@ -207,5 +223,5 @@ def test_training_scores_posts_as_the_model_serves_them(shipped: TextModel) -> N
     examples = [Example(t, "test", "en", "validation", {}) for t in texts]
     got = score_examples(shipped.weights, caches, examples)
     want = shipped.score(texts)
-    assert len(text_pieces(long)) > 1
+    assert len(post_pieces([long]).texts) > 1
     np.testing.assert_allclose(got.ensemble, want.ensemble, atol=1e-5)

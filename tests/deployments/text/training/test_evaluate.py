@@ -214,6 +214,8 @@ def test_ordinary_posts_count_what_the_policy_sends_to_review_and_block() -> Non
     assert result["category"]["insult"] == {"review": 0.1, "block": 0.1}
     assert result["category"]["identity_attack"]["review"] == 0.1
     assert result["set"]["set-b"] == {"n": 2, "review": 0.0, "block": 1.0}
+    assert result["length"]["1-280"] == {"n": 10, "review": 0.0, "block": 0.2}
+    assert result["length"]["1001+"]["n"] == 0
     text = ev.format_report({"ordinary": result})
     assert "ordinary posts (10 harmless validation rows): review 0.00%, block 20.00%" in text
 
