@@ -195,7 +195,7 @@ def test_emoji_are_read_as_what_they_show(shipped: TextModel) -> None:
 
 def test_pride_and_trans_flags_are_not_flagged(shipped: TextModel) -> None:
     # With its zero-width joiner removed, "🏳️‍🌈" once read "white flag rainbow": toxicity 0.39.
-    # Read as one (rainbow flag), ff33ef4a6d scores these toxicity 0.25, 0.19 and 0.13.
+    # Read as one (rainbow flag), 5b855a2af9 scores these toxicity 0.23, 0.20 and 0.18.
     review, _ = policy_thresholds(DEFAULT_POLICY)
     posts = ["🏳️\u200d🌈 pride month!", "congrats on graduating 🏳️\u200d⚧️",
              "I'm gay and proud 🏳️\u200d🌈"]

@@ -19,6 +19,7 @@ from deployments.text.training.train import (
     combiner_weights,
     cross_set_negatives,
     fit_combiner,
+    harmless_sentences,
     identity_swaps,
     operating_points,
     shift_to_base_rate,
@@ -105,6 +106,20 @@ def test_cross_set_negatives_are_added_only_where_sound() -> None:
     assert "illicit" not in out["threats", "I will find you"]
     # not sexual, so not sexual content involving minors
     assert out["lewd", "nice photo"]["sexual_minors"] == 0.0
+
+
+def test_the_sentences_of_harmless_long_posts_become_harmless_rows() -> None:
+    harmless = "We met at the market on Sunday. " * 10 + "I get it.\nThanks, all!"
+    rows = [
+        row(harmless, "forum", {"toxicity": 0.0, "spam": 0.0}),
+        row("Short and harmless. Nothing to split.", "forum", {"toxicity": 0.0}),
+        row(harmless + " You are all idiots.", "forum", {"toxicity": 1.0}),
+        row(harmless + " I cannot go on.", "depression", {"self_harm": 0.0}),
+    ]
+    native = {"forum": {"toxicity", "spam"}, "depression": {"self_harm"}}
+    out = harmless_sentences(rows, native, exclude={text_key("Thanks, all!")})
+    assert [e.text for e in out] == ["We met at the market on Sunday.", "I get it."]
+    assert all(e.labels == {"toxicity": 0.0, "spam": 0.0} and e.handmade for e in out)
 
 
 def test_the_base_rate_shift_moves_the_bias_only() -> None:
