@@ -11,9 +11,10 @@ A post is scored whole: a text longer than ``LONG_TEXT`` characters is read in o
 windows of ``WINDOW_CHARS``, what the encoder reads, and sentence by sentence, and the post gets
 each category's highest score over its pieces. One abusive passage flags the post wherever it
 stands: a sentence-vector model averages a threat away among the harmless sentences around it
-(one harmless sentence before a threat cuts its score from 0.71 to 0.17 with the committed
-artifact). Spam is what a post is for, not a passage of it, so it is read from the windows
-only: a link on a line of its own reads as spam (1.00) wherever it stands.
+("We walked along the river and talked about the garden." before "I am going to find you and
+kill you." cuts its threat score from 0.69 to 0.09 with text model 5b855a2af9). Spam is what
+a post is for, not a passage of it, so it is read from the windows only: a link on a line of
+its own reads as spam (1.00) wherever it stands.
 """
 
 from __future__ import annotations
@@ -51,9 +52,9 @@ NGRAM = "char_ngram"  # the n-gram component of every artifact; "word_ngram" whe
 LONG_TEXT = 280
 WINDOW_CHARS = 512
 WINDOW_OVERLAP = 96
-# Categories of a post as a whole, read from its windows and never from a sentence alone.
-# Spam read from sentences too (mostly a link on its own line) sent 15.3 % of the harmless
-# validation posts of 281-1,000 characters to review, and 13.0 % from windows alone.
+# Categories of a post as a whole, read from its windows and never from a sentence alone. With
+# spam read from sentences too (mostly a link on its own line), 15.3 % of the harmless
+# validation posts of 281-1,000 characters went to review; with spam from windows, 13.0 %.
 WHOLE_POST_CATEGORIES = frozenset({"spam"})
 _SENTENCE_END = re.compile(r"(?<=[.!?;:…。！？])\s+|\s*\n\s*")
 # Short names of the encoders' heads, used in tensor names and in per-component scores.
