@@ -34,6 +34,7 @@ from deployments.text.training.data import (
     TOXIC_SPANS,
     Example,
     clean,
+    labelled_by_set,
     text_key,
     toxic_spans_votes,
 )
@@ -241,9 +242,7 @@ def ordinary(examples: Iterable[Example]) -> list[Example]:
     but not on it). What a platform's everyday traffic mostly looks like, and so what a policy
     must leave alone."""
     rows = evaluable(examples)
-    labelled: dict[str, set[str]] = {}
-    for e in rows:
-        labelled.setdefault(e.source, set()).update(e.labels)
+    labelled = labelled_by_set(rows)
     return [e for e in rows if e.labels and set(e.labels) == labelled[e.source]
             and max(e.labels.values()) < 0.5]
 

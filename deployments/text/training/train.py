@@ -48,7 +48,13 @@ from deployments.text.model import (
     whole_posts,
 )
 from deployments.text.ngram import HASHERS, HashedBatch, NgramLinear
-from deployments.text.training.data import Example, load_examples, load_handmade, text_key
+from deployments.text.training.data import (
+    Example,
+    labelled_by_set,
+    load_examples,
+    load_handmade,
+    text_key,
+)
 from deployments.text.training.evaluate import (
     evaluate,
     label_matrix,
@@ -249,9 +255,7 @@ def cross_set_negatives(examples: Sequence[Example]) -> list[Example]:
     """``examples`` with the sound negatives of ``NARROW`` added to their labels."""
     from deployments.fallback.lexicon import RegexScorer  # only training needs the screen
 
-    labelled: dict[str, set[str]] = {}
-    for e in examples:
-        labelled.setdefault(e.source, set()).update(e.labels)
+    labelled = labelled_by_set(examples)
     screen = RegexScorer()
     out = []
     for e in examples:
@@ -462,9 +466,7 @@ def training_rows(
     fit_part = [e for e, cal in zip(train, calibration, strict=True) if not cal]
     held_out = {text_key(e.text) for e in val}
     swapped = identity_swaps(fit_part, cfg.identity_swaps, cfg.seed, held_out)
-    native: dict[str, set[str]] = {}
-    for e in own:
-        native.setdefault(e.source, set()).update(e.labels)
+    native = labelled_by_set(own)
     sentences = harmless_sentences(fit_part, native, held_out) if cfg.harmless_sentences else []
     # The fit part only, never calibrated
     synthetic = load_handmade() * cfg.handmade_repeat + swapped + sentences

@@ -32,6 +32,7 @@ from .common import (
     Split,
     clean,
     hash_split,
+    labelled_by_set,
     text_key,
 )
 from .english import SPAN_CATEGORIES, TOXIC_SPANS, toxic_spans_votes
@@ -59,6 +60,7 @@ __all__ = [
     "fill_identity",
     "hash_split",
     "label_table",
+    "labelled_by_set",
     "load_examples",
     "load_handmade",
     "load_jsonl_examples",

@@ -38,6 +38,14 @@ class Example:
     handmade: bool = False  # written by hand to fix the model: trained on, never evaluated
 
 
+def labelled_by_set(examples: Iterable[Example]) -> dict[str, set[str]]:
+    """Each set's categories: every category any of its rows among ``examples`` labels."""
+    labelled: dict[str, set[str]] = {}
+    for e in examples:
+        labelled.setdefault(e.source, set()).update(e.labels)
+    return labelled
+
+
 class Row(NamedTuple):
     """One text as a loader reads it, before cleaning, merging and splitting."""
 
