@@ -13,6 +13,7 @@ import torch
 from deployments.text.model import POOLED, combine
 from deployments.text.training.data import Example, text_key
 from deployments.text.training.train import (
+    NARROW_SHARE,
     TrainConfig,
     advertise,
     advertised_review,
@@ -89,6 +90,7 @@ def test_cross_set_negatives_are_added_only_where_sound() -> None:
         row("go kill yourself", "hate", {"identity_attack": 0.0}),  # the lexicon's self-harm
         row("I will find you", "threats", {"threat": 1.0}),
         row("nice photo", "lewd", {"sexual": 0.0}),
+        row("free STD tests at the clinic", "sms", {"spam": 0.0}),  # a sexual topic word
     ]
     out = {(e.source, e.text): dict(e.labels) for e in cross_set_negatives(rows)}
     # an SMS is no self-harm, a suicide post no spam, a hate post neither
@@ -106,6 +108,22 @@ def test_cross_set_negatives_are_added_only_where_sound() -> None:
     assert "illicit" not in out["threats", "I will find you"]
     # not sexual, so not sexual content involving minors
     assert out["lewd", "nice photo"]["sexual_minors"] == 0.0
+    # a harmless SMS is no sexual content; spam and abuse can be, so they stay unknown
+    assert out["sms", "see you at lunch"]["sexual"] == 0.0
+    assert "sexual" not in out["sms", "buy cheap pills now"]
+    assert "sexual" not in out["threats", "I will find you"]
+    # the topic words (train.TOPICS) leave a harmless post unknown too, not only the lexicon's
+    # (both texts are in the one in NARROW_SHARE["sexual"] that can become sexual negatives)
+    assert "sexual" not in out["sms", "free STD tests at the clinic"]
+    assert out["sms", "free STD tests at the clinic"]["self_harm"] == 0.0
+
+
+def test_only_a_share_of_the_harmless_posts_become_sexual_negatives() -> None:
+    rows = [row(f"see you at {n} o'clock", "sms", {"spam": 0.0}) for n in range(500)]
+    out = cross_set_negatives(rows)
+    assert all(e.labels["self_harm"] == 0.0 for e in out)  # no share for self_harm
+    sexual = sum("sexual" in e.labels for e in out)
+    assert 500 / NARROW_SHARE["sexual"] * 0.7 < sexual < 500 / NARROW_SHARE["sexual"] * 1.3
 
 
 def test_the_sentences_of_harmless_long_posts_become_harmless_rows() -> None:
