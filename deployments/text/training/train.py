@@ -446,8 +446,7 @@ class TrainingRows:
     which training rows are the calibration fold, and their labels over the trained categories."""
 
     train: list[Example]
-    val: list[Example]
-    val_own: list[Example]  # the same validation rows with their sets' own labels only
+    val: list[Example]  # with their sets' own labels only, as `modserve eval text` reads them
     is_cal: np.ndarray
     categories: list[str]
     y: np.ndarray
@@ -472,8 +471,7 @@ def training_rows(
     own += extra  # e.g. reviewer labels (load_jsonl_examples), never subsampled
     examples = cross_set_negatives(own) if cfg.cross_set_negatives else own
     train = [e for e in examples if e.split == "train"]
-    val = [e for e in examples if e.split == "validation"]
-    val_own = [e for e in own if e.split == "validation"]
+    val = [e for e in own if e.split == "validation"]
     calibration = [_in_calibration(e, cfg.calibration_share) for e in train]
     # Only rows of the fit part are augmented, so no calibration row has a twin in training.
     fit_part = [e for e, cal in zip(train, calibration, strict=True) if not cal]
@@ -487,7 +485,7 @@ def training_rows(
     is_cal = np.array(calibration + [False] * len(synthetic))
     y_all = label_matrix(train, TEXT_CATEGORIES)
     keep = trained_categories(y_all[~is_cal], y_all[is_cal])
-    return TrainingRows(train, val, val_own, is_cal, [TEXT_CATEGORIES[j] for j in keep],
+    return TrainingRows(train, val, is_cal, [TEXT_CATEGORIES[j] for j in keep],
                         y_all[:, keep], len(swapped), len(sentences))
 
 
@@ -589,8 +587,7 @@ def train_text(
     review = {c: p["review"] for c, p in points.items()}
     val_scores = score_examples(weights, caches, rows.val)
     report = evaluate(val_scores, rows.val, review)
-    # Harmless posts by their sets' own labels, as `modserve eval text --parts ordinary` counts
-    harmless = ordinary_mask(rows.val_own)
+    harmless = ordinary_mask(rows.val)  # as `modserve eval text --parts ordinary` counts them
     at_review = advertised_review(policy_thresholds(DEFAULT_POLICY)[0], review)
     flagged = {c: hits[harmless] for c, hits in threshold_hits(val_scores, at_review).items()}
     advertised, withheld = advertise(report, rows.categories, flagged)
