@@ -277,7 +277,7 @@ def cross_set_negatives(examples: Sequence[Example]) -> list[Example]:
             if c not in e.labels
             and c not in labelled[e.source]
             and not any(e.labels.get(r, 0.0) >= 0.5 for r in related)
-            and _stable_bucket(f"{c}:{e.text}", NARROW_SHARE.get(c, 1)) == 0
+            and (c not in NARROW_SHARE or _stable_bucket(f"{c}:{e.text}", NARROW_SHARE[c]) == 0)
         }
         if e.labels.get("sexual", 1.0) < 0.5 and "sexual_minors" not in e.labels:
             new["sexual_minors"] = 0.0  # not sexual, so not sexual content involving minors
